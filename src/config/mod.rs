@@ -1,0 +1,321 @@
+//! Configuration: `drydock.yaml` and check files, validated completely before the engine is touched.
+//!
+//! Files are parsed into a located YAML tree ([`yaml`]) and validated by hand into checked types,
+//! collecting every problem with its file, line and key ([`diag`]).
+
+pub mod checks;
+pub mod diag;
+pub mod project;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use checks::{Check, FileType, Pattern, Protocol, Spec};
+pub use diag::Diagnostic;
+pub use project::{
+    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Production, Project,
+    ProvisionKind,
+};
+
+/// The name of the project file.
+pub const FILE_NAME: &str = "drydock.yaml";
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No `drydock.yaml` in the folder or its parents.
+    #[error("no {FILE_NAME} in {} or any parent folder; run drydock in a project folder or pass --config PATH", .0.display())]
+    NotFound(PathBuf),
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// One or more located problems.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+    /// A check glob matched no file.
+    #[error("{}: `checks`: `{pattern}` matches no file under {}", config.display(), root.display())]
+    NoCheckFiles {
+        /// The config file.
+        config: PathBuf,
+        /// The project folder.
+        root: PathBuf,
+        /// The glob.
+        pattern: String,
+    },
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n\n");
+        }
+        out.push_str(&d.to_string());
+    }
+    if diags.len() > 1 {
+        out.push_str(&format!("\n\n{} problems found", diags.len()));
+    }
+    out
+}
+
+/// Finds `drydock.yaml` in `start` or its parents.
+pub fn discover(start: &Path) -> Result<PathBuf, ConfigError> {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        let candidate = d.join(FILE_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+    }
+    Err(ConfigError::NotFound(start.to_path_buf()))
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses `text` (the content of `shown`) and runs `validate` over it, collecting diagnostics.
+fn parse_with<T>(
+    shown: &Path,
+    text: &str,
+    validate: impl FnOnce(Option<&yaml::Node>, &mut diag::Diagnostics<'_>) -> T,
+) -> (Option<T>, Vec<Diagnostic>) {
+    let mut diags = diag::Diagnostics::new(shown, text);
+    match yaml::parse(text) {
+        Ok(doc) => {
+            let value = validate(doc.as_ref(), &mut diags);
+            (Some(value), diags.items)
+        }
+        Err(e) => {
+            diags.error(e.pos, "", format!("invalid YAML: {}", e.message));
+            (None, diags.items)
+        }
+    }
+}
+
+/// Loads and validates the project file at `path`.
+pub fn load_project(path: &Path) -> Result<Project, ConfigError> {
+    let text = read(path)?;
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let env = |name: &str| std::env::var(name).ok();
+    let (project, diags) = parse_with(&shown_path(path), &text, |doc, d| {
+        project::validate(&root, doc, d, &env)
+    });
+    match project.flatten() {
+        Some(p) if diags.is_empty() => Ok(p),
+        _ => Err(ConfigError::Invalid(diags)),
+    }
+}
+
+/// Parses one check file's text; `shown` is the name used in messages.
+pub fn parse_checks(shown: &Path, text: &str) -> Result<Vec<Check>, Vec<Diagnostic>> {
+    let (checks, diags) = parse_with(shown, text, checks::validate);
+    if diags.is_empty() {
+        Ok(checks.unwrap_or_default())
+    } else {
+        Err(diags)
+    }
+}
+
+/// Loads every check file the project's `checks` globs match, in path order.
+pub fn load_checks(project: &Project) -> Result<Vec<Check>, ConfigError> {
+    let files = check_files(project)?;
+    let mut all = Vec::new();
+    let mut diags = Vec::new();
+    for file in files {
+        let text = read(&project.root.join(&file))?;
+        match parse_checks(&file, &text) {
+            Ok(checks) => all.extend(checks),
+            Err(d) => diags.extend(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(ConfigError::Invalid(diags));
+    }
+    Ok(all)
+}
+
+/// The check files, relative to the project root.
+pub fn check_files(project: &Project) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut found = Vec::new();
+    let mut candidates = Vec::new();
+    walk(&project.root, &project.root, &mut candidates);
+    candidates.sort();
+    for pattern in &project.checks {
+        let matcher = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map(|g| g.compile_matcher());
+        let matched: Vec<&PathBuf> = match &matcher {
+            Ok(m) => candidates.iter().filter(|c| m.is_match(c)).collect(),
+            Err(_) => Vec::new(),
+        };
+        if matched.is_empty() {
+            return Err(ConfigError::NoCheckFiles {
+                config: shown_path(&project.config_file),
+                root: project.root.clone(),
+                pattern: pattern.clone(),
+            });
+        }
+        for m in matched {
+            if !found.contains(m) {
+                found.push(m.clone());
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == ".git" || name == "target" || name == "node_modules" {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(root, &path, out),
+            Ok(t) if t.is_file() => {
+                if let Ok(rel) = path.strip_prefix(root) {
+                    out.push(rel.to_path_buf());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A path as the user should see it: relative to the current folder when inside it.
+pub fn shown_path(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().ok();
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match cwd.and_then(|c| abs.strip_prefix(&c).ok().map(Path::to_path_buf)) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel,
+        _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_errors(yaml_text: &str) -> Vec<String> {
+        let dir = tempdir();
+        std::fs::create_dir_all(dir.join("images/default")).unwrap();
+        std::fs::write(dir.join("images/default/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+        std::fs::write(dir.join("playbooks/site.yml"), "- hosts: all\n").unwrap();
+        let path = dir.join(FILE_NAME);
+        std::fs::write(&path, yaml_text).unwrap();
+        let result = load_project(&path);
+        std::fs::remove_dir_all(&dir).ok();
+        match result {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid(d)) => d
+                .iter()
+                .map(|d| format!("{}:{} {}", d.pos.line, d.key.clone().unwrap_or_default(), d.message))
+                .collect(),
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
+    fn tempdir() -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "drydock-config-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const GOOD: &str = "name: hello
+images:
+  default:
+    dockerfile: images/default/Dockerfile
+    base:
+      image: debian:bookworm-slim
+      bootstrap: { debootstrap: { suite: bookworm, variant: minbase, include: [python3] } }
+provision:
+  ansible:
+    playbook: playbooks/site.yml
+production:
+  ref: main
+checks: [tests/*.yaml]
+diff:
+  paths: [/etc, /var/www]
+  ignore: [/var/log/**, \"**/*.pyc\"]
+";
+
+    #[test]
+    fn the_design_example_is_valid() {
+        assert_eq!(project_errors(GOOD), Vec::<String>::new());
+    }
+
+    #[test]
+    fn typo_names_line_key_and_suggestion() {
+        let bad = GOOD.replace("    playbook:", "    playbok:");
+        assert_eq!(
+            project_errors(&bad),
+            vec![
+                "10:provision.ansible.playbok unknown key `playbok` in `provision.ansible` (did you mean `playbook`?)",
+                "10:provision.ansible.playbook missing key `playbook` in `provision.ansible`",
+            ]
+        );
+    }
+
+    #[test]
+    fn collects_all_problems_at_once() {
+        let bad = "name: Hello World\nimages: {}\nprovision:\n  shell: { script: nope.sh }\nchecks: []\ndiff: { paths: [etc] }\nextra: 1\n";
+        let errors = project_errors(bad);
+        assert_eq!(
+            errors,
+            vec![
+                "7:extra unknown key `extra` at the top level; expected one of: name, images, provision, production, checks, diff",
+                "1:name `Hello World` cannot be used in image tags; expected lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+                "2:images.default missing key `default` in `images`",
+                "5:checks expected at least one check file or glob",
+                "6:diff.paths `etc` is not absolute; expected paths inside the container such as /etc",
+                "4:provision.shell.script `nope.sh` does not exist (looked in ",
+            ]
+            .iter()
+            .zip(errors.iter())
+            .map(|(want, got)| if got.starts_with(want) { got.clone() } else { want.to_string() })
+            .collect::<Vec<_>>()
+        );
+        assert_eq!(errors.len(), 6);
+    }
+
+    #[test]
+    fn paths_cannot_leave_the_project() {
+        let bad = GOOD.replace("playbooks/site.yml", "../../etc/passwd");
+        let errors = project_errors(&bad);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("leaves the project folder"), "{errors:?}");
+    }
+
+    #[test]
+    fn invalid_yaml_is_located() {
+        let errors = project_errors("name: [unclosed\n");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("2: invalid YAML") || errors[0].starts_with("1: invalid YAML"), "{errors:?}");
+    }
+}

@@ -1,0 +1,540 @@
+//! `drydock.yaml`: the project's settings, validated into checked types.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::diag::{join, Diagnostics};
+use super::yaml::{Entry, Node, Value};
+
+/// A validated `drydock.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// The project's folder (where `drydock.yaml` is).
+    pub root: PathBuf,
+    /// The config file.
+    pub config_file: PathBuf,
+    /// `name`: used in image tags and labels.
+    pub name: String,
+    /// `images.default`.
+    pub default_image: DefaultImage,
+    /// `provision`.
+    pub provision: Provision,
+    /// `production`.
+    pub production: Production,
+    /// `checks`: glob patterns of check files, relative to the root.
+    pub checks: Vec<String>,
+    /// `diff`.
+    pub diff: DiffSettings,
+}
+
+/// `images.default`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultImage {
+    /// The Dockerfile, relative to the root.
+    pub dockerfile: PathBuf,
+    /// `base`: how to get the `FROM` image when it is not present.
+    pub base: Option<BaseImage>,
+}
+
+/// `images.default.base`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseImage {
+    /// The image reference the Dockerfile starts `FROM`.
+    pub image: String,
+    /// How to build it locally when it cannot be pulled.
+    pub debootstrap: Option<Debootstrap>,
+}
+
+/// `images.default.base.bootstrap.debootstrap`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Debootstrap {
+    /// Debian suite, e.g. `bookworm`.
+    pub suite: String,
+    /// debootstrap variant, e.g. `minbase`.
+    pub variant: Option<String>,
+    /// Extra packages.
+    pub include: Vec<String>,
+    /// The mirror; debootstrap's default when absent.
+    pub mirror: Option<String>,
+}
+
+/// `provision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provision {
+    /// Which provisioner and its settings.
+    pub kind: ProvisionKind,
+    /// `provision.timeout`: how long one provisioning run may take.
+    pub timeout: Duration,
+    /// `provision.env`: environment for the provisioner.
+    pub env: Vec<EnvVar>,
+}
+
+/// The provisioner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProvisionKind {
+    /// `provision.ansible`.
+    Ansible {
+        /// The playbook, relative to the root.
+        playbook: PathBuf,
+    },
+    /// `provision.shell`.
+    Shell {
+        /// The script, relative to the root.
+        script: PathBuf,
+    },
+}
+
+/// One `provision.env` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Its value (already taken from the host environment when `from_env` was used).
+    pub value: String,
+    /// Whether the value is masked in logs and reports.
+    pub secret: bool,
+}
+
+/// `production`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Production {
+    /// The git ref whose tree provisions the production image.
+    pub git_ref: String,
+    /// A registry reference to pull/push the production image.
+    pub image: Option<String>,
+}
+
+/// `diff`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffSettings {
+    /// Roots whose state is compared.
+    pub paths: Vec<String>,
+    /// Globs skipped while reading state (added to the defaults unless `ignore_defaults: false`).
+    pub ignore: Vec<String>,
+    /// Whether the built-in ignores apply.
+    pub ignore_defaults: bool,
+    /// Globs of known, intended differences.
+    pub allow: Vec<String>,
+}
+
+impl Default for DiffSettings {
+    fn default() -> Self {
+        DiffSettings {
+            paths: ["/etc", "/var/www", "/usr/local", "/opt", "/srv"]
+                .map(String::from)
+                .to_vec(),
+            ignore: Vec::new(),
+            ignore_defaults: true,
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// The default provisioning timeout.
+pub const DEFAULT_PROVISION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "images",
+    "provision",
+    "production",
+    "checks",
+    "diff",
+];
+
+/// Validates a parsed `drydock.yaml`; `env` looks up host variables for `from_env`.
+pub fn validate(
+    root: &Path,
+    doc: Option<&Node>,
+    diags: &mut Diagnostics<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Project> {
+    let Some(doc) = doc else {
+        diags.error(
+            super::yaml::Pos { line: 1, col: 1 },
+            "",
+            "the file is empty; expected at least `name`, `images`, `provision` and `checks`",
+        );
+        return None;
+    };
+    let top = diags.map(doc, "")?;
+    diags.known_keys(top, "", TOP_KEYS);
+
+    let name = required(diags, doc, top, "", "name").and_then(|n| {
+        let name = diags.non_empty_text(n, "name")?;
+        if !valid_name(&name) {
+            diags.error(
+                n.pos,
+                "name",
+                format!("`{name}` cannot be used in image tags; expected lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit"),
+            );
+            return None;
+        }
+        Some(name)
+    });
+    let default_image = required(diags, doc, top, "", "images").and_then(|n| images(diags, n));
+    let provision = required(diags, doc, top, "", "provision").and_then(|n| provision(diags, n, env));
+    let production = match get(top, "production") {
+        Some(n) => production(diags, n),
+        None => Some(Production {
+            git_ref: "main".into(),
+            image: None,
+        }),
+    };
+    let checks = required(diags, doc, top, "", "checks").and_then(|n| {
+        let list = diags.text_list(n, "checks")?;
+        if list.is_empty() {
+            diags.error(n.pos, "checks", "expected at least one check file or glob");
+            return None;
+        }
+        Some(list)
+    });
+    let diff = match get(top, "diff") {
+        Some(n) => diff(diags, n),
+        None => Some(DiffSettings::default()),
+    };
+
+    if let Some(dockerfile) = default_image.as_ref().map(|d| &d.dockerfile) {
+        let at = get(top, "images").map(|n| n.pos).unwrap_or_default();
+        check_file(diags, root, dockerfile, at, "images.default.dockerfile");
+    }
+    if let Some(p) = &provision {
+        let (path, key) = match &p.kind {
+            ProvisionKind::Ansible { playbook } => (playbook, "provision.ansible.playbook"),
+            ProvisionKind::Shell { script } => (script, "provision.shell.script"),
+        };
+        let at = get(top, "provision").map(|n| n.pos).unwrap_or_default();
+        check_file(diags, root, path, at, key);
+    }
+
+    if !diags.items.is_empty() {
+        return None;
+    }
+    Some(Project {
+        root: root.to_path_buf(),
+        config_file: diags.file().to_path_buf(),
+        name: name?,
+        default_image: default_image?,
+        provision: provision?,
+        production: production?,
+        checks: checks?,
+        diff: diff?,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Files named in the config must exist and stay inside the project.
+fn check_file(
+    diags: &mut Diagnostics<'_>,
+    root: &Path,
+    relative: &Path,
+    at: super::yaml::Pos,
+    key: &str,
+) {
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        diags.error(
+            at,
+            key,
+            format!(
+                "`{}` leaves the project folder; expected a path relative to {}",
+                relative.display(),
+                root.display()
+            ),
+        );
+        return;
+    }
+    if !root.join(relative).is_file() {
+        diags.error(
+            at,
+            key,
+            format!(
+                "`{}` does not exist (looked in {})",
+                relative.display(),
+                root.display()
+            ),
+        );
+    }
+}
+
+/// The value at `key`, when present.
+pub fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Node> {
+    entries.iter().find(|e| e.key == key).map(|e| &e.value)
+}
+
+fn required<'n>(
+    diags: &mut Diagnostics<'_>,
+    parent_node: &Node,
+    entries: &'n [Entry],
+    parent: &str,
+    key: &str,
+) -> Option<&'n Node> {
+    let found = get(entries, key);
+    if found.is_none() {
+        let at = if parent.is_empty() {
+            "at the top level".to_string()
+        } else {
+            format!("in `{parent}`")
+        };
+        diags.error(
+            parent_node.pos,
+            &join(parent, key),
+            format!("missing key `{key}` {at}"),
+        );
+    }
+    found
+}
+
+fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DefaultImage> {
+    let entries = diags.map(node, "images")?;
+    diags.known_keys(entries, "images", &["default"]);
+    let default = required(diags, node, entries, "images", "default")?;
+    let entries = diags.map(default, "images.default")?;
+    diags.known_keys(entries, "images.default", &["dockerfile", "base"]);
+    let dockerfile = match get(entries, "dockerfile") {
+        Some(n) => diags.non_empty_text(n, "images.default.dockerfile")?,
+        None => "images/default/Dockerfile".to_string(),
+    };
+    let base = match get(entries, "base") {
+        Some(n) => Some(base(diags, n)?),
+        None => None,
+    };
+    Some(DefaultImage {
+        dockerfile: PathBuf::from(dockerfile),
+        base,
+    })
+}
+
+fn base(diags: &mut Diagnostics<'_>, node: &Node) -> Option<BaseImage> {
+    const KEY: &str = "images.default.base";
+    let entries = diags.map(node, KEY)?;
+    diags.known_keys(entries, KEY, &["image", "bootstrap"]);
+    let image = required(diags, node, entries, KEY, "image")
+        .and_then(|n| diags.non_empty_text(n, "images.default.base.image"));
+    let debootstrap = match get(entries, "bootstrap") {
+        None => Some(None),
+        Some(b) => {
+            let key = "images.default.base.bootstrap";
+            diags.map(b, key).and_then(|bs| {
+                diags.known_keys(bs, key, &["debootstrap"]);
+                let d = required(diags, b, bs, key, "debootstrap")?;
+                debootstrap(diags, d).map(Some)
+            })
+        }
+    };
+    Some(BaseImage {
+        image: image?,
+        debootstrap: debootstrap?,
+    })
+}
+
+fn debootstrap(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Debootstrap> {
+    const KEY: &str = "images.default.base.bootstrap.debootstrap";
+    let entries = diags.map(node, KEY)?;
+    diags.known_keys(entries, KEY, &["suite", "variant", "include", "mirror"]);
+    let suite = required(diags, node, entries, KEY, "suite")
+        .and_then(|n| diags.non_empty_text(n, &join(KEY, "suite")));
+    let variant = optional(entries, "variant", |n| diags.non_empty_text(n, &join(KEY, "variant")));
+    let include = optional(entries, "include", |n| diags.text_list(n, &join(KEY, "include")));
+    let mirror = optional(entries, "mirror", |n| diags.non_empty_text(n, &join(KEY, "mirror")));
+    Some(Debootstrap {
+        suite: suite?,
+        variant: variant?,
+        include: include?.unwrap_or_default(),
+        mirror: mirror?,
+    })
+}
+
+/// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.
+fn optional<T>(
+    entries: &[Entry],
+    key: &str,
+    mut read: impl FnMut(&Node) -> Option<T>,
+) -> Option<Option<T>> {
+    match get(entries, key) {
+        None => Some(None),
+        Some(n) => read(n).map(Some),
+    }
+}
+
+fn provision(
+    diags: &mut Diagnostics<'_>,
+    node: &Node,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Provision> {
+    const KEY: &str = "provision";
+    let entries = diags.map(node, KEY)?;
+    diags.known_keys(entries, KEY, &["ansible", "shell", "timeout", "env"]);
+    let kinds: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.key == "ansible" || e.key == "shell")
+        .collect();
+    let kind = match kinds.as_slice() {
+        [] => {
+            diags.error(
+                node.pos,
+                KEY,
+                "expected a provisioner: `ansible: { playbook: ... }` or `shell: { script: ... }`",
+            );
+            None
+        }
+        [one] => provisioner(diags, one),
+        [_, second, ..] => {
+            diags.error(
+                second.key_pos,
+                KEY,
+                "expected exactly one provisioner, found both `ansible` and `shell`",
+            );
+            None
+        }
+    };
+    let timeout = optional(entries, "timeout", |n| diags.duration(n, "provision.timeout"));
+    let env_vars = optional(entries, "env", |n| env_list(diags, n, env));
+    Some(Provision {
+        kind: kind?,
+        timeout: timeout?.unwrap_or(DEFAULT_PROVISION_TIMEOUT),
+        env: env_vars?.unwrap_or_default(),
+    })
+}
+
+fn provisioner(diags: &mut Diagnostics<'_>, entry: &Entry) -> Option<ProvisionKind> {
+    let key = join("provision", &entry.key);
+    let (field, make): (&str, fn(PathBuf) -> ProvisionKind) = if entry.key == "ansible" {
+        ("playbook", |p| ProvisionKind::Ansible { playbook: p })
+    } else {
+        ("script", |p| ProvisionKind::Shell { script: p })
+    };
+    let entries = diags.map(&entry.value, &key)?;
+    diags.known_keys(entries, &key, &[field]);
+    let path = required(diags, &entry.value, entries, &key, field)
+        .and_then(|n| diags.non_empty_text(n, &join(&key, field)))?;
+    Some(make(PathBuf::from(path)))
+}
+
+fn env_list(
+    diags: &mut Diagnostics<'_>,
+    node: &Node,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Vec<EnvVar>> {
+    const KEY: &str = "provision.env";
+    let Value::Seq(items) = &node.value else {
+        diags.error(
+            node.pos,
+            KEY,
+            format!(
+                "expected a list of `{{ name, value | from_env, secret }}`, found {}",
+                node.type_name()
+            ),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(entries) = diags.map(item, KEY) else {
+            ok = false;
+            continue;
+        };
+        diags.known_keys(entries, KEY, &["name", "value", "from_env", "secret"]);
+        let name = required(diags, item, entries, KEY, "name")
+            .and_then(|n| diags.non_empty_text(n, "provision.env.name"));
+        let secret = optional(entries, "secret", |n| diags.boolean(n, "provision.env.secret"));
+        let value = match (get(entries, "value"), get(entries, "from_env")) {
+            (Some(v), None) => diags.text(v, "provision.env.value"),
+            (None, Some(f)) => diags.non_empty_text(f, "provision.env.from_env").and_then(|var| {
+                let found = env(&var);
+                if found.is_none() {
+                    diags.error(
+                        f.pos,
+                        "provision.env.from_env",
+                        format!("the host environment variable `{var}` is not set"),
+                    );
+                }
+                found
+            }),
+            _ => {
+                diags.error(item.pos, KEY, "expected exactly one of `value` or `from_env`");
+                None
+            }
+        };
+        let from_env = get(entries, "from_env").is_some();
+        match (name, value, secret) {
+            (Some(name), Some(value), Some(secret)) => out.push(EnvVar {
+                name,
+                value,
+                // A value taken from the host environment is a secret unless said otherwise.
+                secret: secret.unwrap_or(from_env),
+            }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
+    const KEY: &str = "production";
+    let entries = diags.map(node, KEY)?;
+    diags.known_keys(entries, KEY, &["ref", "image"]);
+    let git_ref = optional(entries, "ref", |n| diags.non_empty_text(n, "production.ref"));
+    let image = optional(entries, "image", |n| diags.non_empty_text(n, "production.image"));
+    Some(Production {
+        git_ref: git_ref?.unwrap_or_else(|| "main".into()),
+        image: image?,
+    })
+}
+
+fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
+    const KEY: &str = "diff";
+    let entries = diags.map(node, KEY)?;
+    diags.known_keys(entries, KEY, &["paths", "ignore", "ignore_defaults", "allow"]);
+    let defaults = DiffSettings::default();
+    let paths = optional(entries, "paths", |n| {
+        let paths = diags.text_list(n, "diff.paths")?;
+        for p in &paths {
+            if !p.starts_with('/') {
+                diags.error(
+                    n.pos,
+                    "diff.paths",
+                    format!("`{p}` is not absolute; expected paths inside the container such as /etc"),
+                );
+                return None;
+            }
+        }
+        Some(paths)
+    });
+    let ignore = optional(entries, "ignore", |n| globs(diags, n, "diff.ignore"));
+    let ignore_defaults = optional(entries, "ignore_defaults", |n| {
+        diags.boolean(n, "diff.ignore_defaults")
+    });
+    let allow = optional(entries, "allow", |n| globs(diags, n, "diff.allow"));
+    Some(DiffSettings {
+        paths: paths?.unwrap_or(defaults.paths),
+        ignore: ignore?.unwrap_or_default(),
+        ignore_defaults: ignore_defaults?.unwrap_or(true),
+        allow: allow?.unwrap_or_default(),
+    })
+}
+
+fn globs(diags: &mut Diagnostics<'_>, node: &Node, key: &str) -> Option<Vec<String>> {
+    let list = diags.text_list(node, key)?;
+    for glob in &list {
+        if let Err(e) = globset::Glob::new(glob) {
+            diags.error(node.pos, key, format!("`{glob}` is not a valid glob: {e}"));
+            return None;
+        }
+    }
+    Some(list)
+}

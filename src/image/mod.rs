@@ -1,0 +1,203 @@
+//! The images a run needs: the base image (pulled or bootstrapped), the default image (built
+//! and cached by content) and the production image (promoted, pulled or built from a git ref).
+
+pub mod base;
+pub mod context;
+pub mod production;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::config::Project;
+use crate::docker::{Engine, EngineError, LABEL_PROJECT};
+use crate::pipeline::events::{Event, Events, Scope};
+
+/// Label on images: the cache key they were built for.
+pub const LABEL_CACHE_KEY: &str = "io.drydock.cache-key";
+/// Label on production images: the id of the default image they were provisioned from.
+pub const LABEL_DEFAULT_IMAGE: &str = "io.drydock.default-image";
+/// Label on production images: the commit whose tree provisioned them.
+pub const LABEL_COMMIT: &str = "io.drydock.commit";
+
+/// Why an image could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The base image is not present, cannot be pulled, and no bootstrap is configured.
+    #[error("the base image {image} is not present and cannot be pulled ({reason}); configure `images.default.base.bootstrap.debootstrap` in drydock.yaml to build it locally, or make a registry reachable")]
+    BaseUnobtainable {
+        /// The image.
+        image: String,
+        /// Why the pull failed.
+        reason: String,
+    },
+    /// debootstrap is needed and not installed.
+    #[error("building the base image {image} needs `debootstrap`, which is not installed; install it (Debian/Ubuntu: `apt-get install debootstrap`)")]
+    DebootstrapMissing {
+        /// The image.
+        image: String,
+    },
+    /// debootstrap ran and failed.
+    #[error("bootstrapping the base image {image} with debootstrap failed ({status}):\n{tail}")]
+    DebootstrapFailed {
+        /// The image.
+        image: String,
+        /// Exit status.
+        status: String,
+        /// The last lines of its output.
+        tail: String,
+    },
+    /// The build context could not be read.
+    #[error("reading the build context {path}: {reason}")]
+    Context {
+        /// The folder or file.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// A git operation for the production ref failed.
+    #[error("{0}")]
+    Git(String),
+}
+
+/// Tags of a project's images.
+pub struct Tags<'a> {
+    name: &'a str,
+}
+
+impl<'a> Tags<'a> {
+    /// The tags of project `name`.
+    pub fn new(name: &'a str) -> Self {
+        Tags { name }
+    }
+    /// `drydock/<name>`.
+    pub fn repo(&self) -> String {
+        format!("drydock/{}", self.name)
+    }
+    /// `drydock/<name>:default`.
+    pub fn default(&self) -> String {
+        format!("drydock/{}:default", self.name)
+    }
+    /// `drydock/<name>:default-<key>`.
+    pub fn default_keyed(&self, key: &str) -> String {
+        format!("drydock/{}:default-{key}", self.name)
+    }
+    /// `drydock/<name>:production`.
+    pub fn production(&self) -> String {
+        format!("drydock/{}:production", self.name)
+    }
+    /// `drydock/<name>:production-<commit>`.
+    pub fn production_commit(&self, commit: &str) -> String {
+        format!("drydock/{}:production-{}", self.name, short_commit(commit))
+    }
+}
+
+/// The first 12 hex digits of a commit.
+pub fn short_commit(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// The default image, ready to use.
+#[derive(Debug, Clone)]
+pub struct DefaultImage {
+    /// Its id.
+    pub id: String,
+    /// The tag it runs under.
+    pub tag: String,
+    /// Whether it was built in this run.
+    pub built: bool,
+}
+
+/// Makes sure the base image is there, then builds the default image unless its cache key is
+/// already built.
+pub async fn ensure_default(
+    engine: &Engine,
+    project: &Project,
+    events: &Events,
+) -> Result<DefaultImage, ImageError> {
+    let started = Instant::now();
+    let scope = Scope::Images;
+    let dockerfile_path = project.root.join(&project.default_image.dockerfile);
+    let context_dir = dockerfile_path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| project.root.clone());
+    let dockerfile_text =
+        std::fs::read_to_string(&dockerfile_path).map_err(|e| ImageError::Context {
+            path: dockerfile_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let from = context::base_of(&dockerfile_text);
+    let base_id = match &from {
+        Some(from) => Some(base::ensure(engine, project, from, events).await?),
+        None => None,
+    };
+
+    events.stage(&scope, "hashing the build context");
+    let dockerfile_name = dockerfile_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into());
+    let dir = context_dir.clone();
+    let ctx = tokio::task::spawn_blocking(move || context::pack(&dir))
+        .await
+        .map_err(|e| ImageError::Context {
+            path: context_dir.display().to_string(),
+            reason: e.to_string(),
+        })??;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(base_id.as_deref().unwrap_or("no-base").as_bytes());
+    hasher.update(dockerfile_name.as_bytes());
+    hasher.update(ctx.digest.as_bytes());
+    let key = hasher.finalize().to_hex()[..16].to_string();
+
+    let tags = Tags::new(&project.name);
+    let keyed = tags.default_keyed(&key);
+    if let Some(id) = engine.image_id(&keyed).await? {
+        if engine.image_id(&tags.default()).await?.as_deref() != Some(id.as_str()) {
+            engine.tag(&id, &tags.default()).await?;
+        }
+        events.note(
+            &scope,
+            format!("default image {keyed} reused (build context unchanged)"),
+        );
+        events.send(Event::Finished {
+            scope,
+            status: "reused".into(),
+            elapsed: started.elapsed(),
+        });
+        return Ok(DefaultImage {
+            id,
+            tag: keyed,
+            built: false,
+        });
+    }
+
+    events.stage(&scope, format!("building {keyed}"));
+    let labels = HashMap::from([
+        (LABEL_PROJECT.to_string(), project.name.clone()),
+        (LABEL_CACHE_KEY.to_string(), key.clone()),
+    ]);
+    let progress_scope = scope.clone();
+    let id = engine
+        .build_image(&keyed, &dockerfile_name, ctx.tar, labels, |line| {
+            events.progress(&progress_scope, line.to_string())
+        })
+        .await?;
+    // The previous default image keeps its keyed tag until `drydock clean`; moving `:default`
+    // is what makes it the one in use.
+    engine.tag(&id, &tags.default()).await?;
+    events.note(&scope, format!("default image {keyed} built"));
+    events.send(Event::Finished {
+        scope,
+        status: "built".into(),
+        elapsed: started.elapsed(),
+    });
+    Ok(DefaultImage {
+        id,
+        tag: keyed,
+        built: true,
+    })
+}

@@ -1,0 +1,202 @@
+//! The production image: the state production servers are in.
+//!
+//! Resolution order: the promoted `drydock/<name>:production`; the configured `production.image`
+//! (local or pulled); a cached build of `production.ref` for the current default image; else a
+//! build is needed, from the ref's tree taken out of git without touching the working tree.
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+use super::{short_commit, DefaultImage, ImageError, Tags, LABEL_COMMIT, LABEL_DEFAULT_IMAGE};
+use crate::config::Project;
+use crate::docker::Engine;
+use crate::pipeline::events::{Events, Scope};
+
+/// What the run will use as the production image.
+#[derive(Debug)]
+pub enum Resolution {
+    /// An image that is ready.
+    Ready {
+        /// The reference to start containers from.
+        image: String,
+        /// Why this one, in words.
+        why: String,
+    },
+    /// No usable image: provision the default image with `tree` and commit it as `tag`.
+    Build {
+        /// The commit whose tree provisions it.
+        commit: String,
+        /// The ref as configured.
+        git_ref: String,
+        /// The project folder inside the extracted tree.
+        tree: ExtractedTree,
+        /// The tag to commit it as.
+        tag: String,
+    },
+}
+
+/// A git tree extracted to a temporary folder, removed on drop.
+#[derive(Debug)]
+pub struct ExtractedTree {
+    dir: PathBuf,
+    /// The project root inside `dir`.
+    pub root: PathBuf,
+}
+
+impl Drop for ExtractedTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Decides which production image to use.
+pub async fn resolve(
+    engine: &Engine,
+    project: &Project,
+    default: &DefaultImage,
+    events: &Events,
+) -> Result<Resolution, ImageError> {
+    let tags = Tags::new(&project.name);
+    let promoted = tags.production();
+    if engine.image_id(&promoted).await?.is_some() {
+        let labels = engine.image_labels(&promoted).await?;
+        let commit = labels
+            .get(LABEL_COMMIT)
+            .map(|c| format!(" of commit {}", short_commit(c)))
+            .unwrap_or_default();
+        return Ok(Resolution::Ready {
+            image: promoted.clone(),
+            why: format!("promoted image {promoted}{commit}"),
+        });
+    }
+    if let Some(remote) = &project.production.image {
+        if engine.image_id(remote).await?.is_some() {
+            return Ok(Resolution::Ready {
+                image: remote.clone(),
+                why: format!("{remote} (present locally)"),
+            });
+        }
+        events.stage(&Scope::Production, format!("pulling {remote}"));
+        match engine.pull(remote).await {
+            Ok(()) => {
+                return Ok(Resolution::Ready {
+                    image: remote.clone(),
+                    why: format!("{remote} (pulled)"),
+                })
+            }
+            Err(e) => events.note(
+                &Scope::Production,
+                format!("{remote} could not be pulled ({e}); building from {}", project.production.git_ref),
+            ),
+        }
+    }
+
+    let git_ref = &project.production.git_ref;
+    let commit = resolve_commit(&project.root, git_ref).await?;
+    let tag = tags.production_commit(&commit);
+    let labels = engine.image_labels(&tag).await?;
+    if labels.get(LABEL_DEFAULT_IMAGE) == Some(&default.id) {
+        return Ok(Resolution::Ready {
+            image: tag.clone(),
+            why: format!(
+                "cached build of {git_ref} @ {} on the current default image",
+                short_commit(&commit)
+            ),
+        });
+    }
+    let tree = extract(&project.root, &commit).await?;
+    Ok(Resolution::Build {
+        commit,
+        git_ref: git_ref.clone(),
+        tree,
+        tag,
+    })
+}
+
+async fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
+}
+
+/// The commit `git_ref` names (trying `origin/<ref>` too).
+pub async fn resolve_commit(root: &Path, git_ref: &str) -> Result<String, ImageError> {
+    if let Err(e) = git(root, &["rev-parse", "--show-toplevel"]).await {
+        return Err(ImageError::Git(format!(
+            "the production image is built from git ref `{git_ref}` (`production.ref`), but {} is not in a git repository ({e}); commit the production version, or set `production.image`, or run `drydock promote` once",
+            root.display()
+        )));
+    }
+    for candidate in [git_ref.to_string(), format!("origin/{git_ref}")] {
+        let spec = format!("{candidate}^{{commit}}");
+        if let Ok(out) = git(root, &["rev-parse", "--verify", "--quiet", &spec]).await {
+            let commit = String::from_utf8_lossy(&out).trim().to_string();
+            if !commit.is_empty() {
+                return Ok(commit);
+            }
+        }
+    }
+    Err(ImageError::Git(format!(
+        "`production.ref` names `{git_ref}`, which is neither a local ref nor `origin/{git_ref}` in the repository at {}; fetch it, or change `production.ref` in drydock.yaml",
+        root.display()
+    )))
+}
+
+/// The commit HEAD points at.
+pub async fn head_commit(root: &Path) -> Result<String, ImageError> {
+    resolve_commit(root, "HEAD").await
+}
+
+/// Extracts the project's folder as it is in `commit` into a temporary folder.
+pub async fn extract(root: &Path, commit: &str) -> Result<ExtractedTree, ImageError> {
+    let prefix = git(root, &["rev-parse", "--show-prefix"])
+        .await
+        .map(|p| String::from_utf8_lossy(&p).trim().to_string())
+        .map_err(ImageError::Git)?;
+    let treeish = if prefix.is_empty() {
+        commit.to_string()
+    } else {
+        format!("{commit}:{}", prefix.trim_end_matches('/'))
+    };
+    let archive = git(root, &["archive", "--format=tar", &treeish])
+        .await
+        .map_err(|e| ImageError::Git(format!("reading the tree of {commit}: {e}")))?;
+    let dir = std::env::temp_dir().join(format!(
+        "drydock-tree-{}-{}",
+        std::process::id(),
+        short_commit(commit)
+    ));
+    let tree = ExtractedTree {
+        dir: dir.clone(),
+        root: dir.clone(),
+    };
+    let unpack_dir = dir.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&unpack_dir)?;
+        tar::Archive::new(archive.as_slice()).unpack(&unpack_dir)
+    })
+    .await
+    .map_err(|e| ImageError::Git(e.to_string()))?
+    .map_err(|e| ImageError::Git(format!("extracting the tree of {commit}: {e}")))?;
+    Ok(tree)
+}
+
+/// Labels for a production image built from `commit` on `default`.
+pub fn labels(project: &Project, default: &DefaultImage, commit: &str) -> Vec<(String, String)> {
+    vec![
+        (crate::docker::LABEL_PROJECT.into(), project.name.clone()),
+        (LABEL_DEFAULT_IMAGE.into(), default.id.clone()),
+        (LABEL_COMMIT.into(), commit.to_string()),
+    ]
+}

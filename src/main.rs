@@ -1,0 +1,264 @@
+//! The drydock binary: parses the command line, runs the command, maps the outcome to an exit
+//! code. The only place that knows about exit codes and the terminal.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use drydock::check::Selection;
+use drydock::config::{self, Project};
+use drydock::docker::Engine;
+use drydock::error::{Error, Kind};
+use drydock::pipeline::events::{Event, Events};
+use drydock::pipeline::{run::RunOptions, standalone};
+use drydock::report::{self, RunReport, Verdict};
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Command, Format, SelectArgs};
+
+/// Exit codes (documented in the README).
+mod exit {
+    pub const PASS: u8 = 0;
+    pub const FAIL: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INFRASTRUCTURE: u8 = 3;
+    pub const NOTHING_TO_RUN: u8 = 4;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::PASS };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INFRASTRUCTURE);
+        }
+    };
+    let code = runtime.block_on(async_main(cli));
+    // Blocking tasks (tar readers) may still wind down; do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ExitCode::from(code)
+}
+
+async fn async_main(cli: Cli) -> u8 {
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    let format = cli.global.format;
+    let mode = drydock::report::terminal::choose(cli.global.quiet);
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let reporter = tokio::spawn(drydock::report::terminal::render(receiver, mode));
+    let events = Events::new(sender);
+    let result = dispatch(&cli, &events, cancel).await;
+    drop(events);
+    let _ = reporter.await;
+    match result {
+        Ok(Outcome::Report(report, fail_on_flaky)) => {
+            let mut verdict = report.verdict;
+            if fail_on_flaky && verdict == Verdict::Pass && report.scenarios.iter().flat_map(|s| &s.checks).any(|c| c.flaky) {
+                verdict = Verdict::Fail;
+            }
+            match format {
+                Format::Json => print_stdout(&report::to_json(&report)),
+                Format::Human => print_stdout(&report::summary::render(&report)),
+            }
+            match verdict {
+                Verdict::Pass => exit::PASS,
+                Verdict::Fail => exit::FAIL,
+                Verdict::Error => exit::INFRASTRUCTURE,
+            }
+        }
+        Ok(Outcome::Done(code)) => code,
+        Err(e) => {
+            let code = match e.kind() {
+                Kind::Usage => exit::USAGE,
+                Kind::Infrastructure => exit::INFRASTRUCTURE,
+                Kind::NothingToRun => exit::NOTHING_TO_RUN,
+                Kind::Interrupted => exit::INTERRUPTED,
+            };
+            if format == Format::Json && code == exit::INFRASTRUCTURE {
+                print_stdout(&error_json(&e));
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = match e.kind() {
+                Kind::Infrastructure => writeln!(stderr, "error: {e}\nverdict: error — {} failed; the change itself was not judged", e.part()),
+                Kind::Interrupted => writeln!(stderr, "drydock: {e}"),
+                _ => writeln!(stderr, "error: {e}"),
+            };
+            code
+        }
+    }
+}
+
+/// A verdict-less JSON report for infrastructure errors before any scenario ran.
+fn error_json(e: &Error) -> String {
+    serde_json::json!({
+        "schema_version": report::SCHEMA_VERSION,
+        "verdict": "error",
+        "scenarios": [],
+        "diff": null,
+        "error": { "part": e.part(), "message": e.to_string() },
+        "timings_ms": {},
+        "duration_ms": 0
+    })
+    .to_string()
+}
+
+/// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly.
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{}", text.trim_end()).and_then(|_| out.flush()).is_err() {
+        std::process::exit(exit::PASS as i32);
+    }
+}
+
+/// The first SIGINT/SIGTERM cancels the run (cleanup follows); a second one exits at once.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            count += 1;
+            if count == 1 {
+                eprintln!("\ndrydock: interrupted; removing this run's containers (press Ctrl-C again to exit at once)");
+                cancel.cancel();
+            } else {
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+        }
+    });
+}
+
+enum Outcome {
+    Report(RunReport, bool),
+    Done(u8),
+}
+
+fn selection(args: &SelectArgs) -> Selection {
+    Selection {
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        filters: args.filters.clone(),
+    }
+}
+
+fn load_project(cli: &Cli) -> Result<Project, Error> {
+    let path = match &cli.global.config {
+        Some(p) => {
+            if !p.is_file() {
+                return Err(Error::Usage(format!("--config {}: no such file", p.display())));
+            }
+            p.clone()
+        }
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| Error::Usage(format!("cannot read the current folder: {e}")))?;
+            config::discover(&cwd)?
+        }
+    };
+    Ok(config::load_project(&path)?)
+}
+
+async fn connect() -> Result<Engine, Error> {
+    Ok(Engine::connect().await?)
+}
+
+async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Result<Outcome, Error> {
+    match &cli.command {
+        Command::Run(args) => {
+            let project = load_project(cli)?;
+            let checks = config::load_checks(&project)?;
+            let selection = selection(&args.select);
+            let selected = checks.iter().filter(|c| selection.selects(c)).count();
+            if selected == 0 {
+                return Err(Error::NothingToRun("the selection (--tag/--skip-tag/--filter) matches no check".into()));
+            }
+            let snapshot_file = project.root.join(drydock::state::snapshot::FILE_NAME);
+            let snapshot = snapshot_file.is_file().then(|| (snapshot_file, args.locked));
+            if args.locked && snapshot.is_none() {
+                return Err(Error::Usage(format!(
+                    "--locked needs a committed {} in {}; write one with `drydock snapshot`",
+                    drydock::state::snapshot::FILE_NAME,
+                    project.root.display()
+                )));
+            }
+            let engine = connect().await?;
+            let options = RunOptions {
+                project,
+                checks,
+                selection,
+                keep: args.keep,
+                retries: args.retries,
+                snapshot,
+                provision_timeout: args.provision_timeout,
+            };
+            let report = drydock::pipeline::run::run(&engine, options, events, cancel).await?;
+            Ok(Outcome::Report(report, args.fail_on_flaky))
+        }
+        Command::Check(args) => {
+            let project = load_project(cli)?;
+            let checks = config::load_checks(&project)?;
+            let target = standalone::Target::parse(&args.target).map_err(Error::Usage)?;
+            let selection = selection(&args.select);
+            let engine = connect().await?;
+            let report = standalone::check(&engine, &project, &checks, &selection, args.scenario.as_deref(), &target, events, cancel).await?;
+            Ok(Outcome::Report(report, false))
+        }
+        Command::Diff(args) => {
+            let a = standalone::Target::parse(&args.a).map_err(Error::Usage)?;
+            let b = standalone::Target::parse(&args.b).map_err(Error::Usage)?;
+            let project = match &cli.global.config {
+                Some(_) => Some(load_project(cli)?),
+                None => std::env::current_dir().ok().and_then(|c| config::discover(&c).ok()).map(|p| config::load_project(&p)).transpose()?,
+            };
+            let mut settings = project.as_ref().map(|p| p.diff.clone()).unwrap_or_default();
+            if !args.paths.is_empty() {
+                settings.paths = args.paths.clone();
+            }
+            settings.ignore.extend(args.ignore.iter().cloned());
+            let name = project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "diff".into());
+            let engine = connect().await?;
+            let report = standalone::diff(&engine, &name, &settings, &a, &b, events, cancel).await?;
+            Ok(Outcome::Report(report, false))
+        }
+        Command::Snapshot(args) => {
+            let project = load_project(cli)?;
+            let output = args.output.clone().unwrap_or_else(|| project.root.join(drydock::state::snapshot::FILE_NAME));
+            let engine = connect().await?;
+            let count = standalone::snapshot(&engine, &project, &output, events, cancel).await?;
+            print_stdout(&format!("wrote {} ({count} paths)", output.display()));
+            Ok(Outcome::Done(exit::PASS))
+        }
+        Command::List(args) => {
+            let project = load_project(cli)?;
+            let checks = config::load_checks(&project)?;
+            let selection = selection(args);
+            let text = standalone::list(&project, &checks, &selection);
+            print_stdout(&text);
+            let any = checks.iter().any(|c| selection.selects(c));
+            Ok(Outcome::Done(if any { exit::PASS } else { exit::NOTHING_TO_RUN }))
+        }
+        Command::Clean(args) => {
+            let project = if args.all { None } else { Some(load_project(cli)?) };
+            let engine = connect().await?;
+            let (containers, images) = standalone::clean(&engine, project.as_ref().map(|p| p.name.as_str()), args.images).await?;
+            print_stdout(&format!("removed {containers} container(s) and {images} image(s)"));
+            Ok(Outcome::Done(exit::PASS))
+        }
+    }
+}

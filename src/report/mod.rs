@@ -1,0 +1,245 @@
+//! The RunReport model and its renderers.
+//!
+//! Everything a run found ends up in one [`RunReport`]; the terminal summary and the JSON
+//! output are renderings of it. Nothing here talks to the engine or runs anything.
+
+pub mod summary;
+pub mod terminal;
+
+use serde::Serialize;
+
+/// The version of the JSON report's shape; bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The answer of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The change installs, upgrades and converges cleanly.
+    Pass,
+    /// The change is broken.
+    Fail,
+    /// The infrastructure broke; the change was not judged.
+    Error,
+}
+
+impl Verdict {
+    /// The word reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// Two verdicts combined: a proven failure of the change stands even when another part
+    /// hit an infrastructure error; an error stands over a pass.
+    pub fn and(self, other: Verdict) -> Verdict {
+        use Verdict::*;
+        match (self, other) {
+            (Fail, _) | (_, Fail) => Fail,
+            (Error, _) | (_, Error) => Error,
+            _ => Pass,
+        }
+    }
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The project's name.
+    pub project: String,
+    /// This run's id (as in the containers' `io.drydock.run` label).
+    pub run_id: String,
+    /// Which images were used and why.
+    pub images: ImagesReport,
+    /// One entry per scenario, in the order fresh, upgrade, idempotence.
+    pub scenarios: Vec<ScenarioReport>,
+    /// The state diff between fresh and upgrade, when both got that far.
+    pub diff: Option<DiffReport>,
+    /// The committed state snapshot compared with the fresh result, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotReport>,
+    /// When the verdict is `error`: what part of the infrastructure failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<InfrastructureError>,
+    /// Containers kept with `--keep`: scenario and container id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptContainer>,
+    /// Wall time per stage.
+    pub timings_ms: Timings,
+    /// Wall time of the whole run.
+    pub duration_ms: u64,
+}
+
+/// A container left running by `--keep`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptContainer {
+    /// The scenario it belongs to.
+    pub scenario: String,
+    /// The container id.
+    pub id: String,
+}
+
+/// The images of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImagesReport {
+    /// The default image's tag.
+    pub default: String,
+    /// Whether it was built by this run.
+    pub default_built: bool,
+    /// The production image's reference.
+    pub production: String,
+    /// Why that production image.
+    pub production_source: String,
+    /// Whether it was built by this run.
+    pub production_built: bool,
+}
+
+/// An infrastructure failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct InfrastructureError {
+    /// The part that failed (`docker engine`, `package mirror`, ...).
+    pub part: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// One scenario's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// `fresh`, `upgrade` or `idempotence`.
+    pub name: String,
+    /// `pass`, `fail` or `error`.
+    pub status: Verdict,
+    /// The provisioning run.
+    pub provision: Option<ProvisionReport>,
+    /// Check results.
+    pub checks: Vec<CheckResult>,
+    /// Paths the second provisioning changed (idempotence only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_paths: Vec<PathChange>,
+    /// Why the scenario did not pass, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// One provisioning run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvisionReport {
+    /// `pass`, `fail` or `error`.
+    pub status: String,
+    /// Changes the provisioner reported (`null` when it cannot tell).
+    pub changed: Option<u32>,
+    /// Tasks that reported a change.
+    pub changed_tasks: Vec<String>,
+    /// The task that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_task: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The whole output (secrets masked).
+    pub log: String,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// The resource kind (`file`, `package`, ...).
+    pub kind: String,
+    /// `pass`, `fail` or `error`.
+    pub status: Verdict,
+    /// Expected vs found, or why it could not be evaluated.
+    pub message: String,
+    /// Whether it passed only after a retry.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
+    /// The check file.
+    pub file: String,
+    /// The check's line in it.
+    pub line: usize,
+}
+
+/// A path that differs between two states.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PathChange {
+    /// The path.
+    pub path: String,
+    /// The fields that differ (`content`, `mode`, `owner`, `type`, `target`), or `added` /
+    /// `removed`.
+    pub fields: Vec<String>,
+    /// A unified diff of a text file's content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unified: Option<String>,
+    /// For binary or large files: the two sides' sizes and hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Fresh vs upgrade.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    /// `pass` when no finding remains after `diff.allow`.
+    pub status: Verdict,
+    /// Paths only the fresh install has.
+    pub only_in_fresh: Vec<String>,
+    /// Paths only the upgraded server has.
+    pub only_in_upgrade: Vec<String>,
+    /// Paths on both whose state differs.
+    pub changed: Vec<PathChange>,
+    /// Findings accepted by `diff.allow`.
+    pub allowed: Vec<String>,
+    /// How many paths each side had.
+    pub compared: [usize; 2],
+}
+
+/// The working tree's fresh state vs the committed snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotReport {
+    /// The snapshot file.
+    pub file: String,
+    /// `pass` when identical (or when differences are informational).
+    pub status: Verdict,
+    /// Whether differences fail the run (`--locked`).
+    pub locked: bool,
+    /// Differences, one line each (`+ /path`, `- /path`, `~ /path (mode)`).
+    pub differences: Vec<String>,
+}
+
+/// Wall time per stage, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Base and default image.
+    pub images: u64,
+    /// Production image.
+    pub production: u64,
+    /// The fresh scenario's provisioning.
+    pub fresh: u64,
+    /// The upgrade scenario's provisioning.
+    pub upgrade: u64,
+    /// The idempotence re-run.
+    pub idempotence: u64,
+    /// Checks (all scenarios, wall).
+    pub checks: u64,
+    /// State manifests and comparison.
+    pub diff: u64,
+    /// Removing containers.
+    pub cleanup: u64,
+}
+
+/// Renders the report as JSON.
+pub fn to_json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

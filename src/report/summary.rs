@@ -1,0 +1,216 @@
+//! The end-of-run summary for people: one line per scenario, then what failed and why.
+
+use super::{CheckResult, PathChange, RunReport, ScenarioReport, Verdict};
+
+/// How many unified-diff lines a finding shows in the terminal.
+const DIFF_LINES: usize = 40;
+
+/// Renders the summary of a run.
+pub fn render(report: &RunReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "drydock run · {} · {} in {:.1} s\n\n",
+        report.project,
+        report.verdict.as_str().to_uppercase(),
+        report.duration_ms as f64 / 1000.0
+    ));
+    let images = &report.images;
+    out.push_str(&format!(
+        "  {:<12} {} ({})\n",
+        "default",
+        images.default,
+        if images.default_built { "built" } else { "reused: build context unchanged" }
+    ));
+    if !images.production.is_empty() {
+        out.push_str(&format!("  {:<12} {} ({})\n", "production", images.production, images.production_source));
+    }
+    out.push('\n');
+    for s in &report.scenarios {
+        out.push_str(&format!("  {:<12} {:<5} {}\n", s.name, s.status.as_str(), scenario_line(s)));
+    }
+    if let Some(d) = &report.diff {
+        let line = if d.status == Verdict::Pass {
+            format!("fresh and upgrade states match ({} paths compared{})", d.compared[0], allowed(&d.allowed))
+        } else {
+            format!(
+                "{} only in fresh, {} only in upgrade, {} changed",
+                d.only_in_fresh.len(),
+                d.only_in_upgrade.len(),
+                d.changed.len()
+            )
+        };
+        out.push_str(&format!("  {:<12} {:<5} {}\n", "diff", d.status.as_str(), line));
+    }
+    if let Some(s) = &report.snapshot {
+        let line = if s.differences.is_empty() {
+            format!("fresh state matches {}", s.file)
+        } else {
+            format!(
+                "{} difference(s) from {}{}",
+                s.differences.len(),
+                s.file,
+                if s.locked { "" } else { " (informational; --locked fails on them)" }
+            )
+        };
+        out.push_str(&format!("  {:<12} {:<5} {}\n", "snapshot", s.status.as_str(), line));
+    }
+
+    let details = details(report);
+    if !details.is_empty() {
+        out.push_str("\n");
+        out.push_str(&details);
+    }
+    for kept in &report.kept {
+        out.push_str(&format!(
+            "\nkept {} container: docker exec -it {} /bin/sh",
+            kept.scenario,
+            crate::docker::short_id(&kept.id)
+        ));
+    }
+    if !report.kept.is_empty() {
+        out.push_str("\nremove them with `drydock clean` when done\n");
+    }
+    out.push_str(&format!("\n{}\n", verdict_line(report)));
+    out
+}
+
+fn allowed(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(", {} allowed difference(s)", list.len())
+    }
+}
+
+/// The closing line: the verdict and what it means.
+pub fn verdict_line(report: &RunReport) -> String {
+    match report.verdict {
+        Verdict::Pass => "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into(),
+        Verdict::Fail => "verdict: fail — the change is broken (details above)".into(),
+        Verdict::Error => {
+            let part = report.error.as_ref().map(|e| e.part.as_str()).unwrap_or("infrastructure");
+            format!("verdict: error — {part} failed; the change itself was not judged")
+        }
+    }
+}
+
+fn scenario_line(s: &ScenarioReport) -> String {
+    if let Some(message) = &s.message {
+        return message.clone();
+    }
+    let passed = s.checks.iter().filter(|c| c.status == Verdict::Pass).count();
+    let flaky = s.checks.iter().filter(|c| c.flaky).count();
+    let mut parts = Vec::new();
+    if let Some(p) = &s.provision {
+        match p.changed {
+            Some(n) => parts.push(format!("provisioned in {:.1} s ({n} changed)", p.duration_ms as f64 / 1000.0)),
+            None => parts.push(format!("provisioned in {:.1} s", p.duration_ms as f64 / 1000.0)),
+        }
+    }
+    if !s.checks.is_empty() {
+        parts.push(format!("{passed}/{} checks passed", s.checks.len()));
+    }
+    if flaky > 0 {
+        parts.push(format!("{flaky} flaky"));
+    }
+    if s.name == "idempotence" {
+        parts.push("no changes on the second run".into());
+    }
+    parts.join(", ")
+}
+
+fn details(report: &RunReport) -> String {
+    let mut out = String::new();
+    for s in &report.scenarios {
+        let failing: Vec<&CheckResult> = s.checks.iter().filter(|c| c.status != Verdict::Pass || c.flaky).collect();
+        if let Some(p) = &s.provision {
+            if p.status != "pass" {
+                out.push_str(&format!("{} provisioning:\n", s.name));
+                if let Some(task) = &p.failed_task {
+                    out.push_str(&format!("  task \"{task}\" failed\n"));
+                }
+                if let Some(m) = &p.message {
+                    out.push_str(&indent(m, "  "));
+                }
+                let tail: Vec<&str> = p.log.lines().filter(|l| !l.trim().is_empty()).collect();
+                if p.failed_task.is_none() && !tail.is_empty() {
+                    out.push_str("  last output:\n");
+                    for line in &tail[tail.len().saturating_sub(8)..] {
+                        out.push_str(&format!("    {line}\n"));
+                    }
+                }
+            }
+        }
+        if !failing.is_empty() {
+            out.push_str(&format!("{} checks:\n", s.name));
+            for c in failing {
+                let mark = match (c.status, c.flaky) {
+                    (Verdict::Pass, true) => "~ flaky",
+                    (Verdict::Fail, _) => "✗ fail",
+                    (Verdict::Error, _) => "! error",
+                    _ => "",
+                };
+                out.push_str(&format!("  {mark} {} ({}:{}): {}\n", c.name, c.file, c.line, c.message));
+            }
+        }
+        if s.name == "idempotence" && !s.changed_paths.is_empty() {
+            out.push_str("idempotence: paths the second run changed:\n");
+            out.push_str(&changes(&s.changed_paths));
+        }
+    }
+    if let Some(d) = &report.diff {
+        if d.status != Verdict::Pass {
+            out.push_str("state diff (fresh vs upgrade):\n");
+            for p in &d.only_in_fresh {
+                out.push_str(&format!("  only in fresh:   {p}\n"));
+            }
+            for p in &d.only_in_upgrade {
+                out.push_str(&format!("  only in upgrade: {p}\n"));
+            }
+            out.push_str(&changes(&d.changed));
+            out.push_str("  accept intended differences with `diff.allow` in drydock.yaml\n");
+        }
+    }
+    if let Some(s) = &report.snapshot {
+        if !s.differences.is_empty() {
+            out.push_str(&format!("fresh state vs {}:\n", s.file));
+            for d in s.differences.iter().take(50) {
+                out.push_str(&format!("  {d}\n"));
+            }
+            if s.differences.len() > 50 {
+                out.push_str(&format!("  ... {} more\n", s.differences.len() - 50));
+            }
+            out.push_str("  update it with `drydock snapshot` when the change is intended\n");
+        }
+    }
+    if let Some(e) = &report.error {
+        if report.scenarios.iter().all(|s| s.message.as_deref() != Some(e.message.as_str())) {
+            out.push_str(&format!("infrastructure: {}\n", e.message));
+        }
+    }
+    out
+}
+
+fn changes(list: &[PathChange]) -> String {
+    let mut out = String::new();
+    for c in list {
+        out.push_str(&format!("  changed:         {} ({})\n", c.path, c.fields.join(", ")));
+        if let Some(d) = &c.detail {
+            out.push_str(&format!("                   {d}\n"));
+        }
+        if let Some(u) = &c.unified {
+            let lines: Vec<&str> = u.lines().collect();
+            for line in lines.iter().take(DIFF_LINES) {
+                out.push_str(&format!("      {line}\n"));
+            }
+            if lines.len() > DIFF_LINES {
+                out.push_str(&format!("      ... {} more lines (see --format json)\n", lines.len() - DIFF_LINES));
+            }
+        }
+    }
+    out
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|l| format!("{prefix}{l}\n")).collect()
+}
