@@ -291,10 +291,23 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         .copied()
         .chain(RESOURCES.iter().flat_map(|(r, a)| std::iter::once(*r).chain(a.iter().copied())))
         .collect();
-    let resources: Vec<&Entry> = entries
+    let mut resources: Vec<&Entry> = entries
         .iter()
         .filter(|e| RESOURCES.iter().any(|(r, _)| *r == e.key))
         .collect();
+    // `user` and `group` are resources and also assertions (`process` + `user`, `file` +
+    // `group`): when another resource is present that takes them as assertions, they are.
+    if resources.len() > 1 {
+        let keys: Vec<String> = resources.iter().map(|e| e.key.clone()).collect();
+        resources.retain(|candidate| {
+            !keys.iter().any(|other| {
+                other != &candidate.key
+                    && RESOURCES
+                        .iter()
+                        .any(|(r, asserts)| r == other && asserts.contains(&candidate.key.as_str()))
+            })
+        });
+    }
     let name = match get(entries, "name") {
         Some(n) => diags.non_empty_text(n, "name"),
         None => {
