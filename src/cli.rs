@@ -141,5 +141,6 @@ pub struct CleanArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    drydock::config::diag::parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration; expected e.g. 90s, 10m, 1h"))
+    drydock::config::diag::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration; expected e.g. 90s, 10m, 1h"))
 }

@@ -57,7 +57,9 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::Config(_) | Error::Usage(_) => Kind::Usage,
-            Error::Image(ImageError::Git(_)) | Error::Image(ImageError::Context { .. }) => Kind::Usage,
+            Error::Image(ImageError::Git(_)) | Error::Image(ImageError::Context { .. }) => {
+                Kind::Usage
+            }
             Error::Image(ImageError::Engine(EngineError::Build { message, .. }))
             | Error::Engine(EngineError::Build { message, .. }) => {
                 if crate::provision::infrastructure_cause(message).is_some() {
@@ -66,9 +68,10 @@ impl Error {
                     Kind::Usage
                 }
             }
-            Error::Engine(_) | Error::Image(_) | Error::Provision(_) | Error::Infrastructure { .. } => {
-                Kind::Infrastructure
-            }
+            Error::Engine(_)
+            | Error::Image(_)
+            | Error::Provision(_)
+            | Error::Infrastructure { .. } => Kind::Infrastructure,
             Error::NothingToRun(_) => Kind::NothingToRun,
             Error::Interrupted => Kind::Interrupted,
         }

@@ -3,10 +3,10 @@
 //! Data flows one way: config → images → scenarios (provision, checks) → comparisons → report.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod config;
 pub mod docker;
 pub mod error;
-pub mod check;
 pub mod image;
 pub mod pipeline;
 pub mod provision;

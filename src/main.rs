@@ -32,12 +32,19 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::PASS };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::PASS
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -64,7 +71,14 @@ async fn async_main(cli: Cli) -> u8 {
     match result {
         Ok(Outcome::Report(report, fail_on_flaky)) => {
             let mut verdict = report.verdict;
-            if fail_on_flaky && verdict == Verdict::Pass && report.scenarios.iter().flat_map(|s| &s.checks).any(|c| c.flaky) {
+            if fail_on_flaky
+                && verdict == Verdict::Pass
+                && report
+                    .scenarios
+                    .iter()
+                    .flat_map(|s| &s.checks)
+                    .any(|c| c.flaky)
+            {
                 verdict = Verdict::Fail;
             }
             match format {
@@ -90,7 +104,11 @@ async fn async_main(cli: Cli) -> u8 {
             }
             let mut stderr = std::io::stderr().lock();
             let _ = match e.kind() {
-                Kind::Infrastructure => writeln!(stderr, "error: {e}\nverdict: error — {} failed; the change itself was not judged", e.part()),
+                Kind::Infrastructure => writeln!(
+                    stderr,
+                    "error: {e}\nverdict: error — {} failed; the change itself was not judged",
+                    e.part()
+                ),
                 Kind::Interrupted => writeln!(stderr, "drydock: {e}"),
                 _ => writeln!(stderr, "error: {e}"),
             };
@@ -116,7 +134,10 @@ fn error_json(e: &Error) -> String {
 /// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly.
 fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{}", text.trim_end()).and_then(|_| out.flush()).is_err() {
+    if writeln!(out, "{}", text.trim_end())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         std::process::exit(exit::PASS as i32);
     }
 }
@@ -125,7 +146,10 @@ fn print_stdout(text: &str) {
 fn spawn_signal_handler(cancel: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         let mut count = 0;
@@ -146,7 +170,7 @@ fn spawn_signal_handler(cancel: CancellationToken) {
 }
 
 enum Outcome {
-    Report(RunReport, bool),
+    Report(Box<RunReport>, bool),
     Done(u8),
 }
 
@@ -162,12 +186,16 @@ fn load_project(cli: &Cli) -> Result<Project, Error> {
     let path = match &cli.global.config {
         Some(p) => {
             if !p.is_file() {
-                return Err(Error::Usage(format!("--config {}: no such file", p.display())));
+                return Err(Error::Usage(format!(
+                    "--config {}: no such file",
+                    p.display()
+                )));
             }
             p.clone()
         }
         None => {
-            let cwd = std::env::current_dir().map_err(|e| Error::Usage(format!("cannot read the current folder: {e}")))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::Usage(format!("cannot read the current folder: {e}")))?;
             config::discover(&cwd)?
         }
     };
@@ -186,10 +214,14 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             let selection = selection(&args.select);
             let selected = checks.iter().filter(|c| selection.selects(c)).count();
             if selected == 0 {
-                return Err(Error::NothingToRun("the selection (--tag/--skip-tag/--filter) matches no check".into()));
+                return Err(Error::NothingToRun(
+                    "the selection (--tag/--skip-tag/--filter) matches no check".into(),
+                ));
             }
             let snapshot_file = project.root.join(drydock::state::snapshot::FILE_NAME);
-            let snapshot = snapshot_file.is_file().then(|| (snapshot_file, args.locked));
+            let snapshot = snapshot_file
+                .is_file()
+                .then_some((snapshot_file, args.locked));
             if args.locked && snapshot.is_none() {
                 return Err(Error::Usage(format!(
                     "--locked needs a committed {} in {}; write one with `drydock snapshot`",
@@ -208,7 +240,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 provision_timeout: args.provision_timeout,
             };
             let report = drydock::pipeline::run::run(&engine, options, events, cancel).await?;
-            Ok(Outcome::Report(report, args.fail_on_flaky))
+            Ok(Outcome::Report(Box::new(report), args.fail_on_flaky))
         }
         Command::Check(args) => {
             let project = load_project(cli)?;
@@ -216,29 +248,50 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             let target = standalone::Target::parse(&args.target).map_err(Error::Usage)?;
             let selection = selection(&args.select);
             let engine = connect().await?;
-            let report = standalone::check(&engine, &project, &checks, &selection, args.scenario.as_deref(), &target, events, cancel).await?;
-            Ok(Outcome::Report(report, false))
+            let report = standalone::check(
+                &engine,
+                &project,
+                &checks,
+                &selection,
+                args.scenario.as_deref(),
+                &target,
+                events,
+                cancel,
+            )
+            .await?;
+            Ok(Outcome::Report(Box::new(report), false))
         }
         Command::Diff(args) => {
             let a = standalone::Target::parse(&args.a).map_err(Error::Usage)?;
             let b = standalone::Target::parse(&args.b).map_err(Error::Usage)?;
             let project = match &cli.global.config {
                 Some(_) => Some(load_project(cli)?),
-                None => std::env::current_dir().ok().and_then(|c| config::discover(&c).ok()).map(|p| config::load_project(&p)).transpose()?,
+                None => std::env::current_dir()
+                    .ok()
+                    .and_then(|c| config::discover(&c).ok())
+                    .map(|p| config::load_project(&p))
+                    .transpose()?,
             };
             let mut settings = project.as_ref().map(|p| p.diff.clone()).unwrap_or_default();
             if !args.paths.is_empty() {
                 settings.paths = args.paths.clone();
             }
             settings.ignore.extend(args.ignore.iter().cloned());
-            let name = project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "diff".into());
+            let name = project
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| "diff".into());
             let engine = connect().await?;
-            let report = standalone::diff(&engine, &name, &settings, &a, &b, events, cancel).await?;
-            Ok(Outcome::Report(report, false))
+            let report =
+                standalone::diff(&engine, &name, &settings, &a, &b, events, cancel).await?;
+            Ok(Outcome::Report(Box::new(report), false))
         }
         Command::Snapshot(args) => {
             let project = load_project(cli)?;
-            let output = args.output.clone().unwrap_or_else(|| project.root.join(drydock::state::snapshot::FILE_NAME));
+            let output = args
+                .output
+                .clone()
+                .unwrap_or_else(|| project.root.join(drydock::state::snapshot::FILE_NAME));
             let engine = connect().await?;
             let count = standalone::snapshot(&engine, &project, &output, events, cancel).await?;
             print_stdout(&format!("wrote {} ({count} paths)", output.display()));
@@ -251,13 +304,28 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             let text = standalone::list(&project, &checks, &selection);
             print_stdout(&text);
             let any = checks.iter().any(|c| selection.selects(c));
-            Ok(Outcome::Done(if any { exit::PASS } else { exit::NOTHING_TO_RUN }))
+            Ok(Outcome::Done(if any {
+                exit::PASS
+            } else {
+                exit::NOTHING_TO_RUN
+            }))
         }
         Command::Clean(args) => {
-            let project = if args.all { None } else { Some(load_project(cli)?) };
+            let project = if args.all {
+                None
+            } else {
+                Some(load_project(cli)?)
+            };
             let engine = connect().await?;
-            let (containers, images) = standalone::clean(&engine, project.as_ref().map(|p| p.name.as_str()), args.images).await?;
-            print_stdout(&format!("removed {containers} container(s) and {images} image(s)"));
+            let (containers, images) = standalone::clean(
+                &engine,
+                project.as_ref().map(|p| p.name.as_str()),
+                args.images,
+            )
+            .await?;
+            print_stdout(&format!(
+                "removed {containers} container(s) and {images} image(s)"
+            ));
             Ok(Outcome::Done(exit::PASS))
         }
     }

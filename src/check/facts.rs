@@ -95,7 +95,10 @@ pub fn quote(s: &str) -> String {
 /// The script that prints what `wants` asks for, sections introduced by `marker`.
 pub fn script(wants: &Wants, marker: &str) -> String {
     let mut s = String::new();
-    s.push_str(&format!("M={}\nsec() {{ printf '\\n%s %s\\n' \"$M\" \"$1\"; }}\n", quote(marker)));
+    s.push_str(&format!(
+        "M={}\nsec() {{ printf '\\n%s %s\\n' \"$M\" \"$1\"; }}\n",
+        quote(marker)
+    ));
     if wants.passwd {
         s.push_str("sec passwd; cat /etc/passwd 2>/dev/null\n");
     }
@@ -104,7 +107,9 @@ pub fn script(wants: &Wants, marker: &str) -> String {
     }
     if wants.packages {
         s.push_str("if [ -r /var/lib/dpkg/status ]; then sec dpkg; cat /var/lib/dpkg/status; fi\n");
-        s.push_str("if [ -r /lib/apk/db/installed ]; then sec apk; cat /lib/apk/db/installed; fi\n");
+        s.push_str(
+            "if [ -r /lib/apk/db/installed ]; then sec apk; cat /lib/apk/db/installed; fi\n",
+        );
         s.push_str("if command -v rpm >/dev/null 2>&1; then sec rpm; rpm -qa --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\n' 2>/dev/null; fi\n");
     }
     if wants.processes {
@@ -130,7 +135,10 @@ pub fn script(wants: &Wants, marker: &str) -> String {
     }
     if !wants.sha256.is_empty() {
         let paths: Vec<String> = wants.sha256.iter().map(|p| quote(p)).collect();
-        s.push_str(&format!("sec sha256; sha256sum -- {} 2>/dev/null\n", paths.join(" ")));
+        s.push_str(&format!(
+            "sec sha256; sha256sum -- {} 2>/dev/null\n",
+            paths.join(" ")
+        ));
     }
     for (i, path) in wants.link.iter().enumerate() {
         s.push_str(&format!(
@@ -284,7 +292,9 @@ pub fn parse(output: &[u8], wants: &Wants, marker: &str) -> Facts {
                     facts.sockets.extend(parse_sockets(&text(), table));
                 } else if let Some(i) = other.strip_prefix("link ") {
                     if let Some(path) = i.parse::<usize>().ok().and_then(|i| links.get(i)) {
-                        facts.link.insert((*path).clone(), text().trim_end().to_string());
+                        facts
+                            .link
+                            .insert((*path).clone(), text().trim_end().to_string());
                     }
                 } else if let Some(i) = other.strip_prefix("content ") {
                     if let Some(path) = i.parse::<usize>().ok().and_then(|i| contents.get(i)) {
@@ -446,7 +456,11 @@ fn parse_stat(text: &str) -> HashMap<String, Stat> {
 
 /// Sockets from one `/proc/net/{tcp,tcp6,udp,udp6}` table.
 pub fn parse_sockets(text: &str, table: &str) -> Vec<Socket> {
-    let protocol = if table.starts_with("tcp") { "tcp" } else { "udp" };
+    let protocol = if table.starts_with("tcp") {
+        "tcp"
+    } else {
+        "udp"
+    };
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -503,8 +517,18 @@ mod tests {
         assert_eq!(
             sockets,
             vec![
-                Socket { protocol: "tcp", address: "0.0.0.0".into(), port: 80, listening: true },
-                Socket { protocol: "tcp", address: "127.0.0.1".into(), port: 8080, listening: false },
+                Socket {
+                    protocol: "tcp",
+                    address: "0.0.0.0".into(),
+                    port: 80,
+                    listening: true
+                },
+                Socket {
+                    protocol: "tcp",
+                    address: "127.0.0.1".into(),
+                    port: 8080,
+                    listening: false
+                },
             ]
         );
         let tcp6 = "  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n   1: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A\n";

@@ -57,14 +57,20 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
         } => {
             let Some(stat) = facts.stat.get(path) else {
                 return if *exists {
-                    Judgement::from_problems(vec![format!("{path}: expected to exist, not found")], String::new())
+                    Judgement::from_problems(
+                        vec![format!("{path}: expected to exist, not found")],
+                        String::new(),
+                    )
                 } else {
                     Judgement::from_problems(Vec::new(), format!("{path} is absent"))
                 };
             };
             if !*exists {
                 return Judgement::from_problems(
-                    vec![format!("{path}: expected to be absent, found a {}", stat.kind)],
+                    vec![format!(
+                        "{path}: expected to be absent, found a {}",
+                        stat.kind
+                    )],
                     String::new(),
                 );
             }
@@ -77,12 +83,19 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             let mut problems = Vec::new();
             if let Some(kind) = kind {
                 if found_type != Some(*kind) {
-                    problems.push(format!("type: expected {}, found {}", kind.as_str(), stat.kind));
+                    problems.push(format!(
+                        "type: expected {}, found {}",
+                        kind.as_str(),
+                        stat.kind
+                    ));
                 }
             }
             if let Some(mode) = mode {
                 if stat.mode != *mode {
-                    problems.push(format!("mode: expected {mode:04o}, found {:04o}", stat.mode));
+                    problems.push(format!(
+                        "mode: expected {mode:04o}, found {:04o}",
+                        stat.mode
+                    ));
                 }
             }
             if let Some(owner) = owner {
@@ -111,19 +124,27 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 match facts.link.get(path) {
                     Some(found) if found == want => {}
                     Some(found) => problems.push(format!("target: expected {want}, found {found}")),
-                    None => problems.push(format!("target: expected a symlink to {want}, found a {}", stat.kind)),
+                    None => problems.push(format!(
+                        "target: expected a symlink to {want}, found a {}",
+                        stat.kind
+                    )),
                 }
             }
             if !contains.is_empty() {
                 match facts.content.get(path) {
-                    None => problems.push(format!("contains: {path} is not a readable regular file")),
+                    None => {
+                        problems.push(format!("contains: {path} is not a readable regular file"))
+                    }
                     Some(bytes) => {
                         let text = String::from_utf8_lossy(bytes);
                         for pattern in contains {
                             if !pattern.is_match(&text) {
                                 let mut problem = format!("contains: {pattern} not found");
                                 if stat.size as usize > MAX_CONTENT {
-                                    problem.push_str(&format!(" in the first {} MiB", MAX_CONTENT / 1024 / 1024));
+                                    problem.push_str(&format!(
+                                        " in the first {} MiB",
+                                        MAX_CONTENT / 1024 / 1024
+                                    ));
                                 }
                                 if let Some(near) = nearest_line(pattern, &text) {
                                     problem.push_str(&format!("; nearest line: {near:?}"));
@@ -142,12 +163,22 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             version,
         } => {
             let Some(packages) = &facts.packages else {
-                return Judgement::error("no package database found in the container (dpkg, rpm or apk)");
+                return Judgement::error(
+                    "no package database found in the container (dpkg, rpm or apk)",
+                );
             };
             match (packages.get(name), installed) {
-                (None, true) => Judgement::from_problems(vec![format!("{name}: expected installed, not installed")], String::new()),
-                (None, false) => Judgement::from_problems(Vec::new(), format!("{name} is not installed")),
-                (Some(v), false) => Judgement::from_problems(vec![format!("{name}: expected absent, installed ({v})")], String::new()),
+                (None, true) => Judgement::from_problems(
+                    vec![format!("{name}: expected installed, not installed")],
+                    String::new(),
+                ),
+                (None, false) => {
+                    Judgement::from_problems(Vec::new(), format!("{name} is not installed"))
+                }
+                (Some(v), false) => Judgement::from_problems(
+                    vec![format!("{name}: expected absent, installed ({v})")],
+                    String::new(),
+                ),
                 (Some(v), true) => {
                     let mut problems = Vec::new();
                     if let Some(want) = version {
@@ -170,25 +201,42 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 return if matching.is_empty() {
                     Judgement::from_problems(Vec::new(), format!("no {name} process"))
                 } else {
-                    Judgement::from_problems(vec![format!("expected no {name} process, found {}", matching.len())], String::new())
+                    Judgement::from_problems(
+                        vec![format!(
+                            "expected no {name} process, found {}",
+                            matching.len()
+                        )],
+                        String::new(),
+                    )
                 };
             }
             if matching.is_empty() {
-                let names: std::collections::BTreeSet<&str> = facts.processes.iter().map(|p| p.comm.as_str()).collect();
+                let names: std::collections::BTreeSet<&str> =
+                    facts.processes.iter().map(|p| p.comm.as_str()).collect();
                 let names: Vec<&str> = names.into_iter().take(12).collect();
                 return Judgement::from_problems(
-                    vec![format!("expected a running {name} process, found none (running: {})", names.join(", "))],
+                    vec![format!(
+                        "expected a running {name} process, found none (running: {})",
+                        names.join(", ")
+                    )],
                     String::new(),
                 );
             }
             let mut problems = Vec::new();
             if let Some(min) = min_count {
                 if (matching.len() as u32) < *min {
-                    problems.push(format!("count: expected at least {min}, found {}", matching.len()));
+                    problems.push(format!(
+                        "count: expected at least {min}, found {}",
+                        matching.len()
+                    ));
                 }
             }
             if let Some(user) = user {
-                let uid = facts.users.get(user).map(|u| u.uid).or_else(|| user.parse().ok());
+                let uid = facts
+                    .users
+                    .get(user)
+                    .map(|u| u.uid)
+                    .or_else(|| user.parse().ok());
                 if !matching.iter().any(|p| p.uid.is_some() && p.uid == uid) {
                     let found: Vec<String> = matching
                         .iter()
@@ -198,7 +246,10 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                     problems.push(format!("user: expected {user}, found {}", found.join(", ")));
                 }
             }
-            Judgement::from_problems(problems, format!("{} {name} process(es) running", matching.len()))
+            Judgement::from_problems(
+                problems,
+                format!("{} {name} process(es) running", matching.len()),
+            )
         }
         Spec::Port {
             port,
@@ -217,9 +268,18 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 .collect();
             if !*listening {
                 return if bound.is_empty() {
-                    Judgement::from_problems(Vec::new(), format!("nothing listens on {proto}/{port}"))
+                    Judgement::from_problems(
+                        Vec::new(),
+                        format!("nothing listens on {proto}/{port}"),
+                    )
                 } else {
-                    Judgement::from_problems(vec![format!("{proto}/{port}: expected closed, listening on {}", bound[0].address)], String::new())
+                    Judgement::from_problems(
+                        vec![format!(
+                            "{proto}/{port}: expected closed, listening on {}",
+                            bound[0].address
+                        )],
+                        String::new(),
+                    )
                 };
             }
             if bound.is_empty() {
@@ -231,7 +291,11 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                     .collect();
                 open.sort();
                 open.dedup();
-                let open = if open.is_empty() { "none".to_string() } else { open.join(", ") };
+                let open = if open.is_empty() {
+                    "none".to_string()
+                } else {
+                    open.join(", ")
+                };
                 return Judgement::from_problems(
                     vec![format!("{proto}/{port}: expected listening, not listening (listening {proto} ports: {open})")],
                     String::new(),
@@ -241,10 +305,16 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             if let Some(address) = address {
                 if !bound.iter().any(|s| &s.address == address) {
                     let found: Vec<&str> = bound.iter().map(|s| s.address.as_str()).collect();
-                    problems.push(format!("address: expected {address}, found {}", found.join(", ")));
+                    problems.push(format!(
+                        "address: expected {address}, found {}",
+                        found.join(", ")
+                    ));
                 }
             }
-            Judgement::from_problems(problems, format!("{proto}/{port} is listening on {}", bound[0].address))
+            Judgement::from_problems(
+                problems,
+                format!("{proto}/{port} is listening on {}", bound[0].address),
+            )
         }
         Spec::User {
             name,
@@ -257,13 +327,24 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
         } => {
             let Some(user) = facts.users.get(name) else {
                 return if *exists {
-                    Judgement::from_problems(vec![format!("user {name}: expected to exist, not found in /etc/passwd")], String::new())
+                    Judgement::from_problems(
+                        vec![format!(
+                            "user {name}: expected to exist, not found in /etc/passwd"
+                        )],
+                        String::new(),
+                    )
                 } else {
                     Judgement::from_problems(Vec::new(), format!("no user {name}"))
                 };
             };
             if !*exists {
-                return Judgement::from_problems(vec![format!("user {name}: expected absent, found uid {}", user.uid)], String::new());
+                return Judgement::from_problems(
+                    vec![format!(
+                        "user {name}: expected absent, found uid {}",
+                        user.uid
+                    )],
+                    String::new(),
+                );
             }
             let mut problems = Vec::new();
             if let Some(want) = uid {
@@ -287,7 +368,10 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 }
             }
             for group in groups {
-                let member = facts.groups.get(group).is_some_and(|g| g.gid == user.gid || g.members.contains(name));
+                let member = facts
+                    .groups
+                    .get(group)
+                    .is_some_and(|g| g.gid == user.gid || g.members.contains(name));
                 if !member {
                     problems.push(format!("groups: expected member of {group}, is not"));
                 }
@@ -295,9 +379,20 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             Judgement::from_problems(problems, format!("user {name} (uid {}) exists", user.uid))
         }
         Spec::Group { name, exists, gid } => match (facts.groups.get(name), exists) {
-            (None, true) => Judgement::from_problems(vec![format!("group {name}: expected to exist, not found in /etc/group")], String::new()),
+            (None, true) => Judgement::from_problems(
+                vec![format!(
+                    "group {name}: expected to exist, not found in /etc/group"
+                )],
+                String::new(),
+            ),
             (None, false) => Judgement::from_problems(Vec::new(), format!("no group {name}")),
-            (Some(g), false) => Judgement::from_problems(vec![format!("group {name}: expected absent, found gid {}", g.gid)], String::new()),
+            (Some(g), false) => Judgement::from_problems(
+                vec![format!(
+                    "group {name}: expected absent, found gid {}",
+                    g.gid
+                )],
+                String::new(),
+            ),
             (Some(g), true) => {
                 let mut problems = Vec::new();
                 if let Some(want) = gid {
@@ -352,7 +447,7 @@ pub fn nearest_line(pattern: &Pattern, text: &str) -> Option<String> {
             let ratio = similar::TextDiff::from_chars(want.as_str(), line.as_str()).ratio();
             (ratio, line)
         })
-        .filter(|(ratio, _)| *ratio > 0.3)
+        .filter(|(ratio, _)| *ratio >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, line)| line)
 }
@@ -397,7 +492,10 @@ fn near(pattern: &Pattern, text: &str) -> String {
 }
 
 fn last_line(text: &str) -> Option<&str> {
-    text.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim)
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::trim)
 }
 
 /// Judges an `http` check's response.
@@ -423,7 +521,9 @@ pub fn judge_http(spec: &Spec, status: u16, headers: &[(String, String)], body: 
     for (name, p) in want_headers {
         match headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
             Some((_, value)) if p.is_match(value) => {}
-            Some((_, value)) => problems.push(format!("header {name}: expected {p}, found {value:?}")),
+            Some((_, value)) => {
+                problems.push(format!("header {name}: expected {p}, found {value:?}"))
+            }
             None => problems.push(format!("header {name}: expected {p}, not sent")),
         }
     }
@@ -452,10 +552,22 @@ mod tests {
                 size: 16,
             },
         );
-        f.content.insert("/var/www/html/index.html".into(), b"Hello old world\n".to_vec());
+        f.content.insert(
+            "/var/www/html/index.html".into(),
+            b"Hello old world\n".to_vec(),
+        );
         f.packages = Some([("nginx".to_string(), "1.22.1-9".to_string())].into());
-        f.processes = vec![Process { pid: 7, uid: Some(33), comm: "nginx".into() }];
-        f.sockets = vec![Socket { protocol: "tcp", address: "0.0.0.0".into(), port: 8080, listening: true }];
+        f.processes = vec![Process {
+            pid: 7,
+            uid: Some(33),
+            comm: "nginx".into(),
+        }];
+        f.sockets = vec![Socket {
+            protocol: "tcp",
+            address: "0.0.0.0".into(),
+            port: 8080,
+            listening: true,
+        }];
         f
     }
 
@@ -483,47 +595,115 @@ mod tests {
 
     #[test]
     fn contains_message_shows_nearest_line() {
-        let j = judge(&file(None, vec![Pattern::Text("Hello world".into())]), &facts());
+        let j = judge(
+            &file(None, vec![Pattern::Text("Hello world".into())]),
+            &facts(),
+        );
         assert_eq!(j.status, Verdict::Fail);
-        assert_eq!(j.message, "contains: \"Hello world\" not found; nearest line: \"Hello old world\"");
-        let pass = judge(&file(Some(0o600), vec![Pattern::Text("old".into())]), &facts());
+        assert_eq!(
+            j.message,
+            "contains: \"Hello world\" not found; nearest line: \"Hello old world\""
+        );
+        let pass = judge(
+            &file(Some(0o600), vec![Pattern::Text("old".into())]),
+            &facts(),
+        );
         assert_eq!(pass.status, Verdict::Pass);
     }
 
     #[test]
     fn packages_ports_processes() {
         let f = facts();
-        let pkg = |name: &str, version: Option<&str>| Spec::Package { name: name.into(), installed: true, version: version.map(String::from) };
+        let pkg = |name: &str, version: Option<&str>| Spec::Package {
+            name: name.into(),
+            installed: true,
+            version: version.map(String::from),
+        };
         assert_eq!(judge(&pkg("nginx", Some("1.22")), &f).status, Verdict::Pass);
-        assert_eq!(judge(&pkg("nginx", Some("1.2")), &f).message, "version: expected 1.2, found 1.22.1-9");
-        assert_eq!(judge(&pkg("apache2", None), &f).message, "apache2: expected installed, not installed");
-        let port = Spec::Port { port: 80, protocol: Protocol::Tcp, listening: true, address: None };
-        assert_eq!(judge(&port, &f).message, "tcp/80: expected listening, not listening (listening tcp ports: 8080)");
-        let closed = Spec::Port { port: 8080, protocol: Protocol::Tcp, listening: false, address: None };
-        assert_eq!(judge(&closed, &f).message, "tcp/8080: expected closed, listening on 0.0.0.0");
-        let proc_ = Spec::Process { name: "nginx".into(), running: true, min_count: Some(2), user: None };
-        assert_eq!(judge(&proc_, &f).message, "count: expected at least 2, found 1");
+        assert_eq!(
+            judge(&pkg("nginx", Some("1.2")), &f).message,
+            "version: expected 1.2, found 1.22.1-9"
+        );
+        assert_eq!(
+            judge(&pkg("apache2", None), &f).message,
+            "apache2: expected installed, not installed"
+        );
+        let port = Spec::Port {
+            port: 80,
+            protocol: Protocol::Tcp,
+            listening: true,
+            address: None,
+        };
+        assert_eq!(
+            judge(&port, &f).message,
+            "tcp/80: expected listening, not listening (listening tcp ports: 8080)"
+        );
+        let closed = Spec::Port {
+            port: 8080,
+            protocol: Protocol::Tcp,
+            listening: false,
+            address: None,
+        };
+        assert_eq!(
+            judge(&closed, &f).message,
+            "tcp/8080: expected closed, listening on 0.0.0.0"
+        );
+        let proc_ = Spec::Process {
+            name: "nginx".into(),
+            running: true,
+            min_count: Some(2),
+            user: None,
+        };
+        assert_eq!(
+            judge(&proc_, &f).message,
+            "count: expected at least 2, found 1"
+        );
     }
 
     #[test]
     fn missing_package_database_is_an_error_not_a_failure() {
         let mut f = facts();
         f.packages = None;
-        let j = judge(&Spec::Package { name: "x".into(), installed: true, version: None }, &f);
+        let j = judge(
+            &Spec::Package {
+                name: "x".into(),
+                installed: true,
+                version: None,
+            },
+            &f,
+        );
         assert_eq!(j.status, Verdict::Error);
         let mut incomplete = facts();
         incomplete.complete = false;
-        assert_eq!(judge(&file(None, vec![]), &incomplete).status, Verdict::Error);
+        assert_eq!(
+            judge(&file(None, vec![]), &incomplete).status,
+            Verdict::Error
+        );
     }
 
     #[test]
     fn command_and_http() {
-        let cmd = Spec::Command { command: "nginx -t".into(), exit_status: 0, stdout: vec![], stderr: vec![Pattern::Text("syntax is ok".into())] };
+        let cmd = Spec::Command {
+            command: "nginx -t".into(),
+            exit_status: 0,
+            stdout: vec![],
+            stderr: vec![Pattern::Text("syntax is ok".into())],
+        };
         let j = judge_command(&cmd, 1, "", "nginx: [emerg] unknown directive \"lissen\"\n");
         assert_eq!(j.status, Verdict::Fail);
         assert!(j.message.starts_with("exit status: expected 0, found 1 (\"nginx: [emerg] unknown directive \\\"lissen\\\"\")"), "{}", j.message);
-        let http = Spec::Http { url: "http://localhost/".into(), status: 200, body: vec![Pattern::Text("Hello world".into())], headers: vec![("server".into(), Pattern::Text("nginx".into()))] };
-        let j = judge_http(&http, 200, &[("Server".into(), "nginx/1.22.1".into())], "Hello world\n");
+        let http = Spec::Http {
+            url: "http://localhost/".into(),
+            status: 200,
+            body: vec![Pattern::Text("Hello world".into())],
+            headers: vec![("server".into(), Pattern::Text("nginx".into()))],
+        };
+        let j = judge_http(
+            &http,
+            200,
+            &[("Server".into(), "nginx/1.22.1".into())],
+            "Hello world\n",
+        );
         assert_eq!(j.status, Verdict::Pass);
         let j = judge_http(&http, 404, &[], "Not found");
         assert_eq!(j.message, "status: expected 200, found 404; body: \"Hello world\" not found; header server: expected \"nginx\", not sent");

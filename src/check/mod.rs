@@ -41,12 +41,17 @@ impl Selection {
     pub fn selects(&self, check: &Check) -> bool {
         (self.tags.is_empty() || check.tags.iter().any(|t| self.tags.contains(t)))
             && !check.tags.iter().any(|t| self.skip_tags.contains(t))
-            && (self.filters.is_empty() || self.filters.iter().any(|f| check.name.contains(f.as_str())))
+            && (self.filters.is_empty()
+                || self.filters.iter().any(|f| check.name.contains(f.as_str())))
     }
 }
 
 /// The checks that run in `scenario` (`None`: a standalone target, every check).
-pub fn for_scenario<'a>(checks: &'a [Check], selection: &Selection, scenario: Option<&str>) -> Vec<&'a Check> {
+pub fn for_scenario<'a>(
+    checks: &'a [Check],
+    selection: &Selection,
+    scenario: Option<&str>,
+) -> Vec<&'a Check> {
     checks
         .iter()
         .filter(|c| selection.selects(c))
@@ -123,11 +128,18 @@ async fn evaluate_once(engine: &Engine, container: &str, checks: &[&Check]) -> V
         if declarative.is_empty() {
             return Ok(facts::Facts::default());
         }
-        gather(engine, container, &facts::Wants::of(declarative.iter().copied())).await
+        gather(
+            engine,
+            container,
+            &facts::Wants::of(declarative.iter().copied()),
+        )
+        .await
     };
     let singles = join_all(checks.iter().map(|check| async move {
         match &check.spec {
-            Spec::Command { command, .. } => Some(run_command(engine, container, check, command).await),
+            Spec::Command { command, .. } => {
+                Some(run_command(engine, container, check, command).await)
+            }
             Spec::Http { url, .. } => Some(run_http(engine, container, check, url).await),
             _ => None,
         }
@@ -146,13 +158,20 @@ async fn evaluate_once(engine: &Engine, container: &str, checks: &[&Check]) -> V
         .collect()
 }
 
-async fn gather(engine: &Engine, container: &str, wants: &facts::Wants) -> Result<facts::Facts, String> {
+async fn gather(
+    engine: &Engine,
+    container: &str,
+    wants: &facts::Wants,
+) -> Result<facts::Facts, String> {
     let marker = format!("@@drydock-{:016x}", nonce());
     let script = facts::script(wants, &marker);
     let cmd = ["/bin/sh", "-c", script.as_str()];
     let run = engine.exec(container, &cmd, &[], None);
     match tokio::time::timeout(GATHER_TIMEOUT, run).await {
-        Err(_) => Err(format!("gathering facts took longer than {} s", GATHER_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "gathering facts took longer than {} s",
+            GATHER_TIMEOUT.as_secs()
+        )),
         Ok(Err(e)) => Err(format!("could not run checks in the container: {e}")),
         Ok(Ok(output)) => {
             let facts = facts::parse(&output.stdout, wants, &marker);
@@ -252,9 +271,12 @@ async fn run_http(engine: &Engine, container: &str, check: &Check, url: &str) ->
     }
 }
 
+/// A parsed HTTP response: status, headers, body.
+pub type Response = (u16, Vec<(String, String)>, String);
+
 /// Splits `HTTP/1.1 200 OK\r\nK: V\r\n\r\nbody` (or the python form) into its parts; for
 /// curl's output after redirects or `100 Continue`, the last response counts.
-pub fn parse_http(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, String)> {
+pub fn parse_http(raw: &[u8]) -> Option<Response> {
     let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
     let mut rest = text.as_str();
     loop {
@@ -279,12 +301,14 @@ mod tests {
 
     #[test]
     fn parses_http_from_python_and_curl() {
-        let (status, headers, body) = parse_http(b"HTTP 200\nServer: nginx\n\nHello world\n").unwrap();
+        let (status, headers, body) =
+            parse_http(b"HTTP 200\nServer: nginx\n\nHello world\n").unwrap();
         assert_eq!(status, 200);
         assert_eq!(headers, vec![("Server".to_string(), "nginx".to_string())]);
         assert_eq!(body, "Hello world\n");
         let (status, _, body) =
-            parse_http(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nA: b\r\n\r\nnope").unwrap();
+            parse_http(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nA: b\r\n\r\nnope")
+                .unwrap();
         assert_eq!(status, 404);
         assert_eq!(body, "nope");
         assert!(parse_http(b"garbage").is_none());
@@ -298,15 +322,30 @@ mod tests {
         )
         .unwrap();
         let names = |s: &Selection, scenario| -> Vec<String> {
-            for_scenario(&checks, s, scenario).iter().map(|c| c.name.clone()).collect()
+            for_scenario(&checks, s, scenario)
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
         };
         assert_eq!(names(&Selection::default(), Some("fresh")), ["a smoke"]);
-        assert_eq!(names(&Selection::default(), Some("upgrade")), ["a smoke", "b slow"]);
-        let tagged = Selection { tags: vec!["slow".into()], ..Default::default() };
+        assert_eq!(
+            names(&Selection::default(), Some("upgrade")),
+            ["a smoke", "b slow"]
+        );
+        let tagged = Selection {
+            tags: vec!["slow".into()],
+            ..Default::default()
+        };
         assert_eq!(names(&tagged, None), ["b slow"]);
-        let skipped = Selection { skip_tags: vec!["slow".into()], ..Default::default() };
+        let skipped = Selection {
+            skip_tags: vec!["slow".into()],
+            ..Default::default()
+        };
         assert_eq!(names(&skipped, None), ["a smoke"]);
-        let filtered = Selection { filters: vec!["smo".into()], ..Default::default() };
+        let filtered = Selection {
+            filters: vec!["smo".into()],
+            ..Default::default()
+        };
         assert_eq!(names(&filtered, None), ["a smoke"]);
     }
 }

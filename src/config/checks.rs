@@ -260,7 +260,11 @@ pub fn validate(doc: Option<&Node>, diags: &mut Diagnostics<'_>) -> Vec<Check> {
         return Vec::new();
     };
     if items.is_empty() {
-        diags.error(doc.pos, "", "the check file has no checks; expected at least one");
+        diags.error(
+            doc.pos,
+            "",
+            "the check file has no checks; expected at least one",
+        );
     }
     let file = diags.file().to_path_buf();
     let mut checks = Vec::new();
@@ -289,7 +293,11 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     let all: Vec<&str> = COMMON
         .iter()
         .copied()
-        .chain(RESOURCES.iter().flat_map(|(r, a)| std::iter::once(*r).chain(a.iter().copied())))
+        .chain(
+            RESOURCES
+                .iter()
+                .flat_map(|(r, a)| std::iter::once(*r).chain(a.iter().copied())),
+        )
         .collect();
     let mut resources: Vec<&Entry> = entries
         .iter()
@@ -311,7 +319,11 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     let name = match get(entries, "name") {
         Some(n) => diags.non_empty_text(n, "name"),
         None => {
-            diags.error(item.pos, "name", "missing key `name`; every check needs a name");
+            diags.error(
+                item.pos,
+                "name",
+                "missing key `name`; every check needs a name",
+            );
             None
         }
     };
@@ -436,7 +448,9 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
                 a.diags.error(
                     subject.pos,
                     key,
-                    format!("`{path}` is not absolute; expected a path such as /etc/nginx/nginx.conf"),
+                    format!(
+                        "`{path}` is not absolute; expected a path such as /etc/nginx/nginx.conf"
+                    ),
                 );
                 return None;
             }
@@ -447,7 +461,11 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
                     "directory" | "dir" => Some(FileType::Directory),
                     "symlink" | "link" => Some(FileType::Symlink),
                     _ => {
-                        d.error(n.pos, "type", format!("unknown file type `{t}`; expected file, directory or symlink"));
+                        d.error(
+                            n.pos,
+                            "type",
+                            format!("unknown file type `{t}`; expected file, directory or symlink"),
+                        );
                         None
                     }
                 }
@@ -457,7 +475,11 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
                 match u32::from_str_radix(t.trim_start_matches("0o"), 8) {
                     Ok(m) if m <= 0o7777 => Some(m),
                     _ => {
-                        d.error(n.pos, "mode", format!("`{t}` is not a file mode; expected octal such as \"0644\""));
+                        d.error(
+                            n.pos,
+                            "mode",
+                            format!("`{t}` is not a file mode; expected octal such as \"0644\""),
+                        );
                         None
                     }
                 }
@@ -465,7 +487,9 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
             let exists = a.opt("exists", |d, n| d.boolean(n, "exists"));
             let owner = a.opt("owner", |d, n| d.non_empty_text(n, "owner"));
             let group = a.opt("group", |d, n| d.non_empty_text(n, "group"));
-            let size = a.opt("size", |d, n| d.integer(n, "size", 0, i64::MAX).map(|s| s as u64));
+            let size = a.opt("size", |d, n| {
+                d.integer(n, "size", 0, i64::MAX).map(|s| s as u64)
+            });
             let sha256 = a.opt("sha256", |d, n| {
                 let t = d.text(n, "sha256")?.to_ascii_lowercase();
                 if t.len() != 64 || !t.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -502,7 +526,9 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
         "process" => {
             let name = a.diags.non_empty_text(subject, key)?;
             let running = a.opt("running", |d, n| d.boolean(n, "running"));
-            let min_count = a.opt("min_count", |d, n| d.integer(n, "min_count", 1, 100_000).map(|c| c as u32));
+            let min_count = a.opt("min_count", |d, n| {
+                d.integer(n, "min_count", 1, 100_000).map(|c| c as u32)
+            });
             let user = a.opt("user", |d, n| d.non_empty_text(n, "user"));
             Some(Spec::Process {
                 name,
@@ -517,7 +543,11 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
                 "tcp" => Some(Protocol::Tcp),
                 "udp" => Some(Protocol::Udp),
                 other => {
-                    d.error(n.pos, "protocol", format!("unknown protocol `{other}`; expected tcp or udp"));
+                    d.error(
+                        n.pos,
+                        "protocol",
+                        format!("unknown protocol `{other}`; expected tcp or udp"),
+                    );
                     None
                 }
             });
@@ -545,17 +575,23 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
         "http" => {
             let url = a.diags.non_empty_text(subject, key)?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                a.diags.error(subject.pos, key, format!("`{url}` is not an http(s) URL"));
+                a.diags
+                    .error(subject.pos, key, format!("`{url}` is not an http(s) URL"));
                 return None;
             }
-            let status = a.opt("status", |d, n| d.integer(n, "status", 100, 599).map(|s| s as u16));
+            let status = a.opt("status", |d, n| {
+                d.integer(n, "status", 100, 599).map(|s| s as u16)
+            });
             let body = a.patterns("body");
             let headers = a.opt("headers", |d, n| {
                 let entries = d.map(n, "headers")?;
                 let mut out = Vec::new();
                 for e in entries {
                     let text = d.text(&e.value, "headers")?;
-                    out.push((e.key.to_ascii_lowercase(), pattern(d, &e.value, &text, "headers")?));
+                    out.push((
+                        e.key.to_ascii_lowercase(),
+                        pattern(d, &e.value, &text, "headers")?,
+                    ));
                 }
                 Some(out)
             });
@@ -569,8 +605,12 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
         "user" => {
             let name = a.diags.non_empty_text(subject, key)?;
             let exists = a.opt("exists", |d, n| d.boolean(n, "exists"));
-            let uid = a.opt("uid", |d, n| d.integer(n, "uid", 0, u32::MAX as i64).map(|v| v as u32));
-            let gid = a.opt("gid", |d, n| d.integer(n, "gid", 0, u32::MAX as i64).map(|v| v as u32));
+            let uid = a.opt("uid", |d, n| {
+                d.integer(n, "uid", 0, u32::MAX as i64).map(|v| v as u32)
+            });
+            let gid = a.opt("gid", |d, n| {
+                d.integer(n, "gid", 0, u32::MAX as i64).map(|v| v as u32)
+            });
             let groups = a.opt("groups", |d, n| d.text_list(n, "groups"));
             let home = a.opt("home", |d, n| d.non_empty_text(n, "home"));
             let shell = a.opt("shell", |d, n| d.non_empty_text(n, "shell"));
@@ -587,7 +627,9 @@ fn spec(diags: &mut Diagnostics<'_>, resource: &Entry, entries: &[Entry]) -> Opt
         "group" => {
             let name = a.diags.non_empty_text(subject, key)?;
             let exists = a.opt("exists", |d, n| d.boolean(n, "exists"));
-            let gid = a.opt("gid", |d, n| d.integer(n, "gid", 0, u32::MAX as i64).map(|v| v as u32));
+            let gid = a.opt("gid", |d, n| {
+                d.integer(n, "gid", 0, u32::MAX as i64).map(|v| v as u32)
+            });
             Some(Spec::Group {
                 name,
                 exists: exists?.unwrap_or(true),
@@ -633,8 +675,16 @@ fn pattern(diags: &mut Diagnostics<'_>, node: &Node, text: &str, key: &str) -> O
             Ok(r) => Some(Pattern::Regex(r)),
             Err(e) => {
                 let first = e.to_string();
-                let first = first.lines().last().unwrap_or("invalid").trim_start_matches("error: ");
-                diags.error(node.pos, key, format!("`{text}` is not a valid regex: {first}"));
+                let first = first
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid")
+                    .trim_start_matches("error: ");
+                diags.error(
+                    node.pos,
+                    key,
+                    format!("`{text}` is not a valid regex: {first}"),
+                );
                 None
             }
         }
@@ -764,7 +814,10 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("empty"));
         let (_, errors) = load("[]\n");
-        assert_eq!(errors, vec!["1: the check file has no checks; expected at least one"]);
+        assert_eq!(
+            errors,
+            vec!["1: the check file has no checks; expected at least one"]
+        );
         let (_, errors) = load("name: x\nfile: /etc\n");
         assert_eq!(
             errors,

@@ -251,7 +251,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         "h" => value * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e9)
+    (seconds.is_finite() && (0.0..1e9).contains(&seconds))
         .then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
@@ -311,13 +311,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("30s"), Some(std::time::Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(
+            parse_duration("30s"),
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_duration("5m"),
+            Some(std::time::Duration::from_secs(300))
+        );
         assert_eq!(
             parse_duration("250ms"),
             Some(std::time::Duration::from_millis(250))
         );
-        assert_eq!(parse_duration("12"), Some(std::time::Duration::from_secs(12)));
+        assert_eq!(
+            parse_duration("12"),
+            Some(std::time::Duration::from_secs(12))
+        );
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("-1s"), None);
     }
@@ -326,7 +335,11 @@ mod tests {
     fn renders_excerpt_with_caret_under_the_key() {
         let source = "name: x\nprovision:\n  ansible:\n    playbok: a.yml\n";
         let mut diags = Diagnostics::new(Path::new("drydock.yaml"), source);
-        diags.error(Pos { line: 4, col: 5 }, "provision.ansible.playbok", "unknown key");
+        diags.error(
+            Pos { line: 4, col: 5 },
+            "provision.ansible.playbok",
+            "unknown key",
+        );
         let text = diags.items[0].to_string();
         assert_eq!(
             text,

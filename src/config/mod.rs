@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
 pub use project::{
-    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Production, Project,
-    ProvisionKind,
+    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Production, Project, ProvisionKind,
 };
 
 /// The name of the project file.
@@ -229,7 +228,14 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(ConfigError::Invalid(d)) => d
                 .iter()
-                .map(|d| format!("{}:{} {}", d.pos.line, d.key.clone().unwrap_or_default(), d.message))
+                .map(|d| {
+                    format!(
+                        "{}:{} {}",
+                        d.pos.line,
+                        d.key.clone().unwrap_or_default(),
+                        d.message
+                    )
+                })
                 .collect(),
             Err(other) => vec![other.to_string()],
         }
@@ -286,22 +292,18 @@ diff:
     fn collects_all_problems_at_once() {
         let bad = "name: Hello World\nimages: {}\nprovision:\n  shell: { script: nope.sh }\nchecks: []\ndiff: { paths: [etc] }\nextra: 1\n";
         let errors = project_errors(bad);
-        assert_eq!(
-            errors,
-            vec![
-                "7:extra unknown key `extra` at the top level; expected one of: name, images, provision, production, checks, diff",
-                "1:name `Hello World` cannot be used in image tags; expected lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit",
-                "2:images.default missing key `default` in `images`",
-                "5:checks expected at least one check file or glob",
-                "6:diff.paths `etc` is not absolute; expected paths inside the container such as /etc",
-                "4:provision.shell.script `nope.sh` does not exist (looked in ",
-            ]
-            .iter()
-            .zip(errors.iter())
-            .map(|(want, got)| if got.starts_with(want) { got.clone() } else { want.to_string() })
-            .collect::<Vec<_>>()
-        );
-        assert_eq!(errors.len(), 6);
+        let expected = [
+            "7:extra unknown key `extra` at the top level; expected one of: name, images, provision, production, checks, diff",
+            "1:name `Hello World` cannot be used in image tags",
+            "2:images.default missing key `default` in `images`",
+            "5:checks expected at least one check file or glob",
+            "6:diff.paths `etc` is not absolute",
+            "4:provision.shell.script `nope.sh` does not exist",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (got, want) in errors.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
     }
 
     #[test]
@@ -309,13 +311,19 @@ diff:
         let bad = GOOD.replace("playbooks/site.yml", "../../etc/passwd");
         let errors = project_errors(&bad);
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].contains("leaves the project folder"), "{errors:?}");
+        assert!(
+            errors[0].contains("leaves the project folder"),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn invalid_yaml_is_located() {
         let errors = project_errors("name: [unclosed\n");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].starts_with("2: invalid YAML") || errors[0].starts_with("1: invalid YAML"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("2: invalid YAML") || errors[0].starts_with("1: invalid YAML"),
+            "{errors:?}"
+        );
     }
 }

@@ -173,7 +173,8 @@ pub fn validate(
         Some(name)
     });
     let default_image = required(diags, doc, top, "", "images").and_then(|n| images(diags, n));
-    let provision = required(diags, doc, top, "", "provision").and_then(|n| provision(diags, n, env));
+    let provision =
+        required(diags, doc, top, "", "provision").and_then(|n| provision(diags, n, env));
     let production = match get(top, "production") {
         Some(n) => production(diags, n),
         None => Some(Production {
@@ -347,9 +348,15 @@ fn debootstrap(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Debootstrap> 
     diags.known_keys(entries, KEY, &["suite", "variant", "include", "mirror"]);
     let suite = required(diags, node, entries, KEY, "suite")
         .and_then(|n| diags.non_empty_text(n, &join(KEY, "suite")));
-    let variant = optional(entries, "variant", |n| diags.non_empty_text(n, &join(KEY, "variant")));
-    let include = optional(entries, "include", |n| diags.text_list(n, &join(KEY, "include")));
-    let mirror = optional(entries, "mirror", |n| diags.non_empty_text(n, &join(KEY, "mirror")));
+    let variant = optional(entries, "variant", |n| {
+        diags.non_empty_text(n, &join(KEY, "variant"))
+    });
+    let include = optional(entries, "include", |n| {
+        diags.text_list(n, &join(KEY, "include"))
+    });
+    let mirror = optional(entries, "mirror", |n| {
+        diags.non_empty_text(n, &join(KEY, "mirror"))
+    });
     Some(Debootstrap {
         suite: suite?,
         variant: variant?,
@@ -401,7 +408,9 @@ fn provision(
             None
         }
     };
-    let timeout = optional(entries, "timeout", |n| diags.duration(n, "provision.timeout"));
+    let timeout = optional(entries, "timeout", |n| {
+        diags.duration(n, "provision.timeout")
+    });
     let env_vars = optional(entries, "env", |n| env_list(diags, n, env));
     Some(Provision {
         kind: kind?,
@@ -451,22 +460,30 @@ fn env_list(
         diags.known_keys(entries, KEY, &["name", "value", "from_env", "secret"]);
         let name = required(diags, item, entries, KEY, "name")
             .and_then(|n| diags.non_empty_text(n, "provision.env.name"));
-        let secret = optional(entries, "secret", |n| diags.boolean(n, "provision.env.secret"));
+        let secret = optional(entries, "secret", |n| {
+            diags.boolean(n, "provision.env.secret")
+        });
         let value = match (get(entries, "value"), get(entries, "from_env")) {
             (Some(v), None) => diags.text(v, "provision.env.value"),
-            (None, Some(f)) => diags.non_empty_text(f, "provision.env.from_env").and_then(|var| {
-                let found = env(&var);
-                if found.is_none() {
-                    diags.error(
-                        f.pos,
-                        "provision.env.from_env",
-                        format!("the host environment variable `{var}` is not set"),
-                    );
-                }
-                found
-            }),
+            (None, Some(f)) => diags
+                .non_empty_text(f, "provision.env.from_env")
+                .and_then(|var| {
+                    let found = env(&var);
+                    if found.is_none() {
+                        diags.error(
+                            f.pos,
+                            "provision.env.from_env",
+                            format!("the host environment variable `{var}` is not set"),
+                        );
+                    }
+                    found
+                }),
             _ => {
-                diags.error(item.pos, KEY, "expected exactly one of `value` or `from_env`");
+                diags.error(
+                    item.pos,
+                    KEY,
+                    "expected exactly one of `value` or `from_env`",
+                );
                 None
             }
         };
@@ -488,8 +505,12 @@ fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
     const KEY: &str = "production";
     let entries = diags.map(node, KEY)?;
     diags.known_keys(entries, KEY, &["ref", "image"]);
-    let git_ref = optional(entries, "ref", |n| diags.non_empty_text(n, "production.ref"));
-    let image = optional(entries, "image", |n| diags.non_empty_text(n, "production.image"));
+    let git_ref = optional(entries, "ref", |n| {
+        diags.non_empty_text(n, "production.ref")
+    });
+    let image = optional(entries, "image", |n| {
+        diags.non_empty_text(n, "production.image")
+    });
     Some(Production {
         git_ref: git_ref?.unwrap_or_else(|| "main".into()),
         image: image?,
@@ -499,7 +520,11 @@ fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
 fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
     const KEY: &str = "diff";
     let entries = diags.map(node, KEY)?;
-    diags.known_keys(entries, KEY, &["paths", "ignore", "ignore_defaults", "allow"]);
+    diags.known_keys(
+        entries,
+        KEY,
+        &["paths", "ignore", "ignore_defaults", "allow"],
+    );
     let defaults = DiffSettings::default();
     let paths = optional(entries, "paths", |n| {
         let paths = diags.text_list(n, "diff.paths")?;
@@ -508,7 +533,9 @@ fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
                 diags.error(
                     n.pos,
                     "diff.paths",
-                    format!("`{p}` is not absolute; expected paths inside the container such as /etc"),
+                    format!(
+                        "`{p}` is not absolute; expected paths inside the container such as /etc"
+                    ),
                 );
                 return None;
             }

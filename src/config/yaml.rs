@@ -132,8 +132,7 @@ pub fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
             Event::Alias(_) => {
                 return Err(SyntaxError {
                     pos,
-                    message: "aliases (`*name`) are not supported here; write the value out"
-                        .into(),
+                    message: "aliases (`*name`) are not supported here; write the value out".into(),
                 })
             }
             Event::Scalar(text, style, _, _) => Node {

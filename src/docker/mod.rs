@@ -170,7 +170,11 @@ impl Engine {
 
     /// Free bytes on the engine's data root, when the engine says.
     pub async fn info_data_root(&self) -> Option<String> {
-        self.docker.info().await.ok().and_then(|i| i.docker_root_dir)
+        self.docker
+            .info()
+            .await
+            .ok()
+            .and_then(|i| i.docker_root_dir)
     }
 
     /// The id of a local image, or `None` when it is not present.
@@ -183,7 +187,10 @@ impl Engine {
     }
 
     /// A local image's labels (empty when absent).
-    pub async fn image_labels(&self, reference: &str) -> Result<HashMap<String, String>, EngineError> {
+    pub async fn image_labels(
+        &self,
+        reference: &str,
+    ) -> Result<HashMap<String, String>, EngineError> {
         match self.docker.inspect_image(reference).await {
             Ok(image) => Ok(image.config.and_then(|c| c.labels).unwrap_or_default()),
             Err(e) if status_of(&e) == Some(404) => Ok(HashMap::new()),
@@ -199,9 +206,9 @@ impl Engine {
             tag: Some(tag.to_string()),
             ..Default::default()
         };
-        let mut stream = self
-            .docker
-            .create_image(Some(options), None, registry_credentials(reference));
+        let mut stream =
+            self.docker
+                .create_image(Some(options), None, registry_credentials(reference));
         while let Some(item) = stream.next().await {
             item.map_err(|e| EngineError::op(format!("pulling {reference}"), e))?;
         }
@@ -215,9 +222,9 @@ impl Engine {
             tag: Some(tag.to_string()),
             ..Default::default()
         };
-        let mut stream = self
-            .docker
-            .push_image(repo, Some(options), registry_credentials(reference));
+        let mut stream =
+            self.docker
+                .push_image(repo, Some(options), registry_credentials(reference));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| EngineError::op(format!("pushing {reference}"), e))?;
             if let Some(error) = info.error_detail.and_then(|d| d.message) {
@@ -326,7 +333,11 @@ impl Engine {
             noprune: false,
             ..Default::default()
         };
-        match self.docker.remove_image(reference, Some(options), None).await {
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if matches!(status_of(&e), Some(404)) => Ok(()),
             Err(e) => Err(EngineError::op(format!("removing image {reference}"), e)),
@@ -389,7 +400,10 @@ impl Engine {
         match self.docker.inspect_container(container, None).await {
             Ok(c) => Ok(c.state.and_then(|s| s.running).unwrap_or(false)),
             Err(e) if status_of(&e) == Some(404) => Ok(false),
-            Err(e) => Err(EngineError::op(format!("inspecting container {container}"), e)),
+            Err(e) => Err(EngineError::op(
+                format!("inspecting container {container}"),
+                e,
+            )),
         }
     }
 
@@ -398,7 +412,10 @@ impl Engine {
         match self.docker.inspect_container(container, None).await {
             Ok(c) => Ok(c.id),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(EngineError::op(format!("inspecting container {container}"), e)),
+            Err(e) => Err(EngineError::op(
+                format!("inspecting container {container}"),
+                e,
+            )),
         }
     }
 
@@ -412,7 +429,10 @@ impl Engine {
         match self.docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if matches!(status_of(&e), Some(404 | 409)) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("removing container {container}"), e)),
+            Err(e) => Err(EngineError::op(
+                format!("removing container {container}"),
+                e,
+            )),
         }
     }
 
@@ -425,7 +445,13 @@ impl Engine {
             "label".to_string(),
             labels
                 .iter()
-                .map(|(k, v)| if v.is_empty() { k.to_string() } else { format!("{k}={v}") })
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
                 .collect(),
         )]);
         let options = ListContainersOptions {
@@ -467,7 +493,12 @@ impl Engine {
     }
 
     /// Writes a tar archive into the container, extracted at `path`.
-    pub async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<(), EngineError> {
+    pub async fn upload(
+        &self,
+        container: &str,
+        path: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
         let options = UploadToContainerOptions {
             path: path.to_string(),
             ..Default::default()
@@ -483,7 +514,8 @@ impl Engine {
         &self,
         container: &str,
         path: &str,
-    ) -> Result<Option<impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<>>, EngineError> {
+    ) -> Result<Option<impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<>>, EngineError>
+    {
         let options = DownloadFromContainerOptions {
             path: path.to_string(),
         };
@@ -501,13 +533,14 @@ impl Engine {
         };
         let op = operation.clone();
         let rest = stream.map_err(move |e| EngineError::op(op.clone(), e));
-        Ok(Some(
-            futures_util::stream::iter(first.map(Ok)).chain(rest),
-        ))
+        Ok(Some(futures_util::stream::iter(first.map(Ok)).chain(rest)))
     }
 
     /// A tar stream of the container's whole filesystem (`docker export`).
-    pub fn export(&self, container: &str) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<> {
+    pub fn export(
+        &self,
+        container: &str,
+    ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<> {
         let op = format!("exporting {container}");
         self.docker
             .export_container(container)
@@ -565,7 +598,11 @@ impl Engine {
             .start_exec(&created.id, None)
             .await
             .map_err(|e| EngineError::op(operation(), e))?;
-        let StartExecResults::Attached { mut output, mut input } = started else {
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
             return Err(EngineError::Operation {
                 operation: operation(),
                 reason: "the engine did not attach to the command".into(),
@@ -605,7 +642,10 @@ impl Engine {
 pub fn split_reference(reference: &str) -> (&str, &str) {
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
-        Some(i) => (&reference[..last_slash + i], &reference[last_slash + i + 1..]),
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
         None => (reference, "latest"),
     }
 }
@@ -634,7 +674,11 @@ fn registry_credentials(reference: &str) -> Option<bollard::auth::DockerCredenti
     let config_dir = std::env::var("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
         .ok()
-        .or_else(|| std::env::var("HOME").ok().map(|h| std::path::Path::new(&h).join(".docker")))?;
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|h| std::path::Path::new(&h).join(".docker"))
+        })?;
     let text = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     let auth = json.get("auths")?.get(&registry)?.get("auth")?.as_str()?;
@@ -650,7 +694,8 @@ fn registry_credentials(reference: &str) -> Option<bollard::auth::DockerCredenti
 
 fn registry_of(reference: &str) -> Option<String> {
     let first = reference.split('/').next()?;
-    (reference.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost"))
+    (reference.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost"))
         .then(|| first.to_string())
 }
 
@@ -694,18 +739,30 @@ mod tests {
 
     #[test]
     fn splits_references() {
-        assert_eq!(split_reference("debian:bookworm-slim"), ("debian", "bookworm-slim"));
-        assert_eq!(split_reference("drydock/hello"), ("drydock/hello", "latest"));
+        assert_eq!(
+            split_reference("debian:bookworm-slim"),
+            ("debian", "bookworm-slim")
+        );
+        assert_eq!(
+            split_reference("drydock/hello"),
+            ("drydock/hello", "latest")
+        );
         assert_eq!(
             split_reference("127.0.0.1:5000/hello:production"),
             ("127.0.0.1:5000/hello", "production")
         );
-        assert_eq!(split_reference("127.0.0.1:5000/hello"), ("127.0.0.1:5000/hello", "latest"));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/hello"),
+            ("127.0.0.1:5000/hello", "latest")
+        );
     }
 
     #[test]
     fn finds_registries_and_decodes_auth() {
-        assert_eq!(registry_of("127.0.0.1:5000/hello:p"), Some("127.0.0.1:5000".into()));
+        assert_eq!(
+            registry_of("127.0.0.1:5000/hello:p"),
+            Some("127.0.0.1:5000".into())
+        );
         assert_eq!(registry_of("debian:bookworm"), None);
         assert_eq!(registry_of("drydock/hello:default"), None);
         assert_eq!(base64_decode("dXNlcjpwYXNz").as_deref(), Some("user:pass"));

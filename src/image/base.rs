@@ -26,6 +26,10 @@ pub async fn ensure(
     if let Some(id) = engine.image_id(image).await? {
         return Ok(id);
     }
+    let _lock = super::machine_lock(&format!("base-{image}")).await?;
+    if let Some(id) = engine.image_id(image).await? {
+        return Ok(id);
+    }
     let scope = Scope::Images;
     events.stage(&scope, format!("pulling {image}"));
     let pulled = tokio::time::timeout(PULL_TIMEOUT, engine.pull(image)).await;
@@ -37,7 +41,10 @@ pub async fn ensure(
             "the pull finished without the image".to_string()
         }
         Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer from the registry within {} s", PULL_TIMEOUT.as_secs()),
+        Err(_) => format!(
+            "no answer from the registry within {} s",
+            PULL_TIMEOUT.as_secs()
+        ),
     };
     let bootstrap = project
         .default_image
@@ -53,7 +60,11 @@ pub async fn ensure(
     };
     events.note(
         &scope,
-        format!("{image} cannot be pulled; bootstrapping it with debootstrap ({} {})", spec.suite, spec.variant.as_deref().unwrap_or("")),
+        format!(
+            "{image} cannot be pulled; bootstrapping it with debootstrap ({} {})",
+            spec.suite,
+            spec.variant.as_deref().unwrap_or("")
+        ),
     );
     bootstrap_image(engine, image, spec, events).await
 }
@@ -126,11 +137,14 @@ pub async fn bootstrap_image(
             }
         }
     }
-    let status = child.wait().await.map_err(|e| ImageError::DebootstrapFailed {
-        image: image.to_string(),
-        status: "lost".into(),
-        tail: e.to_string(),
-    })?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| ImageError::DebootstrapFailed {
+            image: image.to_string(),
+            status: "lost".into(),
+            tail: e.to_string(),
+        })?;
     if !status.success() {
         return Err(ImageError::DebootstrapFailed {
             image: image.to_string(),

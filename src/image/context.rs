@@ -142,7 +142,12 @@ pub fn pack(dir: &Path) -> Result<PackedContext, ImageError> {
     })
 }
 
-fn collect(root: &Path, dir: &Path, ignore: &Ignore, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn collect(
+    root: &Path,
+    dir: &Path,
+    ignore: &Ignore,
+    out: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();

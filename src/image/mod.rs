@@ -155,6 +155,7 @@ pub async fn ensure_default(
 
     let tags = Tags::new(&project.name);
     let keyed = tags.default_keyed(&key);
+    let _lock = machine_lock(&keyed).await?;
     if let Some(id) = engine.image_id(&keyed).await? {
         if engine.image_id(&tags.default()).await?.as_deref() != Some(id.as_str()) {
             engine.tag(&id, &tags.default()).await?;
@@ -199,5 +200,47 @@ pub async fn ensure_default(
         id,
         tag: keyed,
         built: true,
+    })
+}
+
+/// An exclusive lock shared by every drydock process on this machine, held until dropped.
+///
+/// Two runs that need the same image (the base bootstrap, a default build, a production
+/// build) take the same lock; the second waits and then finds the image built.
+pub struct MachineLock {
+    _file: std::fs::File,
+}
+
+/// Takes the machine-wide lock called `name`, waiting for it.
+pub async fn machine_lock(name: &str) -> Result<MachineLock, ImageError> {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("drydock-{safe}.lock"));
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(MachineLock { _file: file })
+    })
+    .await
+    .map_err(|e| ImageError::Context {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?
+    .map_err(|e| ImageError::Context {
+        path: shown,
+        reason: format!("cannot take the lock: {e}"),
     })
 }

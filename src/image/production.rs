@@ -87,7 +87,10 @@ pub async fn resolve(
             }
             Err(e) => events.note(
                 &Scope::Production,
-                format!("{remote} could not be pulled ({e}); building from {}", project.production.git_ref),
+                format!(
+                    "{remote} could not be pulled ({e}); building from {}",
+                    project.production.git_ref
+                ),
             ),
         }
     }

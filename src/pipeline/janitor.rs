@@ -36,7 +36,11 @@ impl Janitor {
     }
 
     /// Starts a labelled container for `role` and remembers it.
-    pub async fn run_container(&self, image: &str, role: &str) -> Result<String, crate::docker::EngineError> {
+    pub async fn run_container(
+        &self,
+        image: &str,
+        role: &str,
+    ) -> Result<String, crate::docker::EngineError> {
         let spec = crate::docker::ContainerSpec {
             image: image.to_string(),
             name: Some(format!("drydock-{}-{}-{role}", self.project, self.run_id)),
@@ -59,7 +63,10 @@ impl Janitor {
 
     /// The containers still held, with their roles.
     pub fn held(&self) -> Vec<(String, String)> {
-        self.containers.lock().map(|l| l.clone()).unwrap_or_default()
+        self.containers
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// Removes every container of the run, also those a crash left behind: the engine is asked
@@ -97,7 +104,10 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Removes containers of `project` (or of every project when `None`) whose drydock process is
 /// gone. Returns how many were removed.
-pub async fn sweep(engine: &Engine, project: Option<&str>) -> Result<usize, crate::docker::EngineError> {
+pub async fn sweep(
+    engine: &Engine,
+    project: Option<&str>,
+) -> Result<usize, crate::docker::EngineError> {
     let filter: Vec<(&str, &str)> = match project {
         Some(p) => vec![(LABEL_PROJECT, p)],
         None => vec![(LABEL_PROJECT, "")],

@@ -107,7 +107,10 @@ async fn pipeline(
     provision::preflight(&project.provision.kind)?;
     let removed = super::janitor::sweep(engine, Some(&project.name)).await?;
     if removed > 0 {
-        events.note(&Scope::Images, format!("removed {removed} container(s) left by earlier runs whose process is gone"));
+        events.note(
+            &Scope::Images,
+            format!("removed {removed} container(s) left by earlier runs whose process is gone"),
+        );
     }
     let default = image::ensure_default(engine, project, events).await?;
     timings.images = images_started.elapsed().as_millis() as u64;
@@ -116,7 +119,9 @@ async fn pipeline(
         Ignore::new(project.diff.ignore_defaults, &project.diff.ignore)
             .map_err(|e| Error::Usage(format!("diff.ignore: {e}")))?,
     );
-    let timeout = options.provision_timeout.unwrap_or(project.provision.timeout);
+    let timeout = options
+        .provision_timeout
+        .unwrap_or(project.provision.timeout);
 
     let mut images = ImagesReport {
         default: default.tag.clone(),
@@ -127,7 +132,19 @@ async fn pipeline(
     let fresh = async {
         let mut attempt = 0;
         loop {
-            let run = scenario(engine, options, events, janitor, &default.tag, "fresh", &project.root, timeout, &ignore, true).await;
+            let run = scenario(
+                engine,
+                options,
+                events,
+                janitor,
+                &default.tag,
+                "fresh",
+                &project.root,
+                timeout,
+                &ignore,
+                true,
+            )
+            .await;
             if run.report.status != Verdict::Error || attempt >= options.retries {
                 break run;
             }
@@ -135,7 +152,13 @@ async fn pipeline(
             if let Some(c) = &run.container {
                 janitor.remove(c).await;
             }
-            events.note(&Scope::Scenario("fresh".into()), format!("infrastructure error; retrying ({attempt}/{})", options.retries));
+            events.note(
+                &Scope::Scenario("fresh".into()),
+                format!(
+                    "infrastructure error; retrying ({attempt}/{})",
+                    options.retries
+                ),
+            );
             tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
         }
     };
@@ -150,7 +173,19 @@ async fn pipeline(
         events.note(&Scope::Production, format!("production image: {why}"));
         let mut attempt = 0;
         let run = loop {
-            let run = scenario(engine, options, events, janitor, &image, "upgrade", &project.root, timeout, &ignore, false).await;
+            let run = scenario(
+                engine,
+                options,
+                events,
+                janitor,
+                &image,
+                "upgrade",
+                &project.root,
+                timeout,
+                &ignore,
+                false,
+            )
+            .await;
             if run.report.status != Verdict::Error || attempt >= options.retries {
                 break run;
             }
@@ -158,7 +193,13 @@ async fn pipeline(
             if let Some(c) = &run.container {
                 janitor.remove(c).await;
             }
-            events.note(&Scope::Scenario("upgrade".into()), format!("infrastructure error; retrying ({attempt}/{})", options.retries));
+            events.note(
+                &Scope::Scenario("upgrade".into()),
+                format!(
+                    "infrastructure error; retrying ({attempt}/{})",
+                    options.retries
+                ),
+            );
             tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
         };
         (Ok((run, image, why, built)), production_ms)
@@ -180,9 +221,14 @@ async fn pipeline(
     let diff = match (&fresh.manifest, &upgrade.manifest) {
         (Some(a), Some(b)) => {
             events.stage(&Scope::Diff, "comparing fresh and upgrade");
-            let allow = diff::allow_set(&project.diff.allow).map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
+            let allow = diff::allow_set(&project.diff.allow)
+                .map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
             let c = diff::compare(a, b, &allow, ("fresh", "upgrade"));
-            let status = if c.is_empty() { Verdict::Pass } else { Verdict::Fail };
+            let status = if c.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
             events.send(Event::Finished {
                 scope: Scope::Diff,
                 status: status.as_str().into(),
@@ -271,6 +317,14 @@ async fn production_image(
 ) -> Result<(String, String, bool), Error> {
     let scope = Scope::Production;
     let started = Instant::now();
+    // One production build per (default image, commit) on this machine: a concurrent run waits
+    // here and then finds the cached image.
+    let _lock = image::machine_lock(&format!(
+        "production-{}-{}",
+        project.name,
+        image::short_commit(&default.id.replace("sha256:", ""))
+    ))
+    .await?;
     let resolution = image::production::resolve(engine, project, default, events).await?;
     let (commit, git_ref, tree, tag) = match resolution {
         Resolution::Ready { image, why } => {
@@ -281,7 +335,12 @@ async fn production_image(
             });
             return Ok((image, why, false));
         }
-        Resolution::Build { commit, git_ref, tree, tag } => (commit, git_ref, tree, tag),
+        Resolution::Build {
+            commit,
+            git_ref,
+            tree,
+            tag,
+        } => (commit, git_ref, tree, tag),
     };
     let short = image::short_commit(&commit).to_string();
     events.stage(&scope, format!("building from {git_ref} @ {short}"));
@@ -312,10 +371,15 @@ async fn production_image(
             ),
         });
     }
-    let labels = image::production::labels(project, default, &commit).into_iter().collect();
+    let labels = image::production::labels(project, default, &commit)
+        .into_iter()
+        .collect();
     engine.commit(&container, &tag, labels).await?;
     janitor.remove(&container).await;
-    let why = format!("built from {git_ref} @ {short} in {:.0} s", started.elapsed().as_secs_f64());
+    let why = format!(
+        "built from {git_ref} @ {short} in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     events.send(Event::Finished {
         scope,
         status: "built".into(),
@@ -331,7 +395,10 @@ fn provision_report(outcome: &Outcome) -> ProvisionReport {
         changed_tasks: outcome.changed_tasks.clone(),
         failed_task: outcome.failure.as_ref().and_then(|f| f.task.clone()),
         message: outcome.failure.as_ref().map(|f| match &f.infrastructure {
-            Some(part) => format!("{} [infrastructure: {part}; the change was not judged]", f.message),
+            Some(part) => format!(
+                "{} [infrastructure: {part}; the change was not judged]",
+                f.message
+            ),
             None => f.message.clone(),
         }),
         log: outcome.log.clone(),
@@ -342,7 +409,11 @@ fn provision_report(outcome: &Outcome) -> ProvisionReport {
 fn failure_sentence(outcome: &Outcome) -> String {
     match &outcome.failure {
         Some(f) => {
-            let task = f.task.as_ref().map(|t| format!("task \"{t}\" failed: ")).unwrap_or_default();
+            let task = f
+                .task
+                .as_ref()
+                .map(|t| format!("task \"{t}\" failed: "))
+                .unwrap_or_default();
             match &f.infrastructure {
                 Some(part) => format!("infrastructure error ({part}) while provisioning: {task}{}; the change was not judged", f.message),
                 None => format!("provisioning failed: {task}{}", f.message),
@@ -405,7 +476,15 @@ async fn scenario(
     events.stage(&scope, format!("starting a container from {image}"));
     let container = match janitor.run_container(image, name).await {
         Ok(c) => c,
-        Err(e) => return finish(error(run, format!("infrastructure error: {e}; the change was not judged")), events),
+        Err(e) => {
+            return finish(
+                error(
+                    run,
+                    format!("infrastructure error: {e}; the change was not judged"),
+                ),
+                events,
+            )
+        }
     };
     run.container = Some(container.clone());
 
@@ -444,11 +523,26 @@ async fn scenario(
         let checks_started = Instant::now();
         run.report.checks = check::evaluate(engine, &container, &selected, &scope, events).await;
         run.checks_ms = checks_started.elapsed().as_millis() as u64;
-        let failed: Vec<&str> = run.report.checks.iter().filter(|c| c.status == Verdict::Fail).map(|c| c.name.as_str()).collect();
-        let errored = run.report.checks.iter().filter(|c| c.status == Verdict::Error).count();
+        let failed: Vec<&str> = run
+            .report
+            .checks
+            .iter()
+            .filter(|c| c.status == Verdict::Fail)
+            .map(|c| c.name.as_str())
+            .collect();
+        let errored = run
+            .report
+            .checks
+            .iter()
+            .filter(|c| c.status == Verdict::Error)
+            .count();
         if !failed.is_empty() {
             run.report.status = Verdict::Fail;
-            run.report.message = Some(format!("{} check(s) failed: {}", failed.len(), failed.join(", ")));
+            run.report.message = Some(format!(
+                "{} check(s) failed: {}",
+                failed.len(),
+                failed.join(", ")
+            ));
         } else if errored > 0 {
             run.report.status = Verdict::Error;
             run.report.message = Some(format!("{errored} check(s) could not be evaluated"));
@@ -457,13 +551,14 @@ async fn scenario(
 
     events.stage(&scope, "reading state");
     let diff_started = Instant::now();
-    let manifest = match state::capture(engine, &container, &project.diff.paths, ignore.clone()).await {
-        Ok(m) => m,
-        Err(e) => {
-            let message = format!("infrastructure error reading the container's state: {e}");
-            return finish(error(run, message), events);
-        }
-    };
+    let manifest =
+        match state::capture(engine, &container, &project.diff.paths, ignore.clone()).await {
+            Ok(m) => m,
+            Err(e) => {
+                let message = format!("infrastructure error reading the container's state: {e}");
+                return finish(error(run, message), events);
+            }
+        };
     run.diff_ms = diff_started.elapsed().as_millis() as u64;
 
     if with_idempotence {
@@ -495,7 +590,10 @@ async fn scenario(
                 match outcome.status {
                     Status::Failed => {
                         report.status = Verdict::Fail;
-                        report.message = Some(format!("the second run failed: {}", failure_sentence(&outcome)));
+                        report.message = Some(format!(
+                            "the second run failed: {}",
+                            failure_sentence(&outcome)
+                        ));
                     }
                     Status::Infrastructure => {
                         report.status = Verdict::Error;
@@ -504,21 +602,42 @@ async fn scenario(
                     Status::Ok => {
                         let mut problems = Vec::new();
                         if let Some(n) = outcome.changed.filter(|n| *n > 0) {
-                            let tasks = outcome.changed_tasks.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
-                            problems.push(format!("the provisioner reported {n} change(s) on the second run: {tasks}"));
+                            let tasks = outcome
+                                .changed_tasks
+                                .iter()
+                                .map(|t| format!("\"{t}\""))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            problems.push(format!(
+                                "the provisioner reported {n} change(s) on the second run: {tasks}"
+                            ));
                         }
                         events.stage(&idem_scope, "comparing state");
-                        match state::capture(engine, &container, &project.diff.paths, ignore.clone()).await {
+                        match state::capture(
+                            engine,
+                            &container,
+                            &project.diff.paths,
+                            ignore.clone(),
+                        )
+                        .await
+                        {
                             Ok(after) => {
-                                let allow = diff::allow_set(&[]).unwrap_or_else(|_| globset::GlobSet::empty());
-                                let c = diff::compare(&manifest, &after, &allow, ("first/", "second/"));
+                                let allow = diff::allow_set(&[])
+                                    .unwrap_or_else(|_| globset::GlobSet::empty());
+                                let c =
+                                    diff::compare(&manifest, &after, &allow, ("first/", "second/"));
                                 let mut changes: Vec<PathChange> = Vec::new();
-                                changes.extend(c.only_left.iter().map(|p| removed_or_added(p, "removed")));
-                                changes.extend(c.only_right.iter().map(|p| removed_or_added(p, "added")));
+                                changes.extend(
+                                    c.only_left.iter().map(|p| removed_or_added(p, "removed")),
+                                );
+                                changes.extend(
+                                    c.only_right.iter().map(|p| removed_or_added(p, "added")),
+                                );
                                 changes.extend(c.changed);
                                 changes.sort_by(|a, b| a.path.cmp(&b.path));
                                 if !changes.is_empty() {
-                                    let paths: Vec<&str> = changes.iter().take(5).map(|c| c.path.as_str()).collect();
+                                    let paths: Vec<&str> =
+                                        changes.iter().take(5).map(|c| c.path.as_str()).collect();
                                     problems.push(format!(
                                         "the second run changed {} path(s): {}{}",
                                         changes.len(),
@@ -530,7 +649,9 @@ async fn scenario(
                             }
                             Err(e) => {
                                 report.status = Verdict::Error;
-                                report.message = Some(format!("infrastructure error reading the container's state: {e}"));
+                                report.message = Some(format!(
+                                    "infrastructure error reading the container's state: {e}"
+                                ));
                             }
                         }
                         if !problems.is_empty() {

@@ -11,7 +11,9 @@ use crate::check::{self, Selection};
 use crate::config::{Check, DiffSettings, Project};
 use crate::docker::{Engine, LABEL_PROJECT};
 use crate::error::Error;
-use crate::report::{DiffReport, ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION};
+use crate::report::{
+    DiffReport, ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION,
+};
 use crate::state::{self, diff, snapshot, Ignore, Manifest};
 
 /// What a standalone command runs against.
@@ -27,9 +29,15 @@ impl Target {
     /// Parses `container:NAME` or `image:REF`.
     pub fn parse(text: &str) -> Result<Target, String> {
         match text.split_once(':') {
-            Some(("container", name)) if !name.is_empty() => Ok(Target::Container(name.to_string())),
-            Some(("image", reference)) if !reference.is_empty() => Ok(Target::Image(reference.to_string())),
-            _ => Err(format!("`{text}` is not a target; expected container:NAME_OR_ID or image:REF")),
+            Some(("container", name)) if !name.is_empty() => {
+                Ok(Target::Container(name.to_string()))
+            }
+            Some(("image", reference)) if !reference.is_empty() => {
+                Ok(Target::Image(reference.to_string()))
+            }
+            _ => Err(format!(
+                "`{text}` is not a target; expected container:NAME_OR_ID or image:REF"
+            )),
         }
     }
 
@@ -42,10 +50,18 @@ impl Target {
 }
 
 /// Resolves a target to a running container id, starting one for an image.
-async fn start(engine: &Engine, janitor: &Janitor, target: &Target, role: &str) -> Result<String, Error> {
+async fn start(
+    engine: &Engine,
+    janitor: &Janitor,
+    target: &Target,
+    role: &str,
+) -> Result<String, Error> {
     match target {
         Target::Container(name) => {
-            let id = engine.container_id(name).await?.ok_or_else(|| Error::Usage(format!("no container named {name}")))?;
+            let id = engine
+                .container_id(name)
+                .await?
+                .ok_or_else(|| Error::Usage(format!("no container named {name}")))?;
             if !engine.is_running(&id).await? {
                 return Err(Error::Usage(format!("container {name} is not running")));
             }
@@ -53,7 +69,11 @@ async fn start(engine: &Engine, janitor: &Janitor, target: &Target, role: &str) 
         }
         Target::Image(reference) => {
             if engine.image_id(reference).await?.is_none() {
-                engine.pull(reference).await.map_err(|e| Error::Usage(format!("image {reference} is not present and cannot be pulled: {e}")))?;
+                engine.pull(reference).await.map_err(|e| {
+                    Error::Usage(format!(
+                        "image {reference} is not present and cannot be pulled: {e}"
+                    ))
+                })?;
             }
             Ok(janitor.run_container(reference, role).await?)
         }
@@ -112,13 +132,19 @@ pub async fn check(
     let scope = Scope::Scenario("check".into());
     let results = guarded(&janitor, cancel, async {
         let container = start(engine, &janitor, target, "check").await?;
-        events.stage(&scope, format!("{} checks on {}", selected.len(), target.label()));
+        events.stage(
+            &scope,
+            format!("{} checks on {}", selected.len(), target.label()),
+        );
         Ok(check::evaluate(engine, &container, &selected, &scope, events).await)
     })
     .await?;
     let status = results.iter().fold(Verdict::Pass, |v, c| v.and(c.status));
     let failed = results.iter().filter(|c| c.status == Verdict::Fail).count();
-    let errors = results.iter().filter(|c| c.status == Verdict::Error).count();
+    let errors = results
+        .iter()
+        .filter(|c| c.status == Verdict::Error)
+        .count();
     let elapsed = started.elapsed();
     events.send(Event::Finished {
         scope,
@@ -134,7 +160,10 @@ pub async fn check(
         message: match (failed, errors) {
             (0, 0) => None,
             (f, 0) => Some(format!("{f} of {} check(s) failed", results.len())),
-            (f, e) => Some(format!("{f} failed, {e} could not be evaluated, of {} check(s)", results.len())),
+            (f, e) => Some(format!(
+                "{f} failed, {e} could not be evaluated, of {} check(s)",
+                results.len()
+            )),
         },
         checks: results,
         changed_paths: Vec::new(),
@@ -145,12 +174,21 @@ pub async fn check(
     Ok(report)
 }
 
-async fn manifest_of(engine: &Engine, janitor: &Janitor, target: &Target, roots: &[String], ignore: Arc<Ignore>, role: &str) -> Result<Manifest, Error> {
+async fn manifest_of(
+    engine: &Engine,
+    janitor: &Janitor,
+    target: &Target,
+    roots: &[String],
+    ignore: Arc<Ignore>,
+    role: &str,
+) -> Result<Manifest, Error> {
     let container = start(engine, janitor, target, role).await?;
-    state::capture(engine, &container, roots, ignore).await.map_err(|message| Error::Infrastructure {
-        part: "docker engine".into(),
-        message: format!("reading the state of {}: {message}", target.label()),
-    })
+    state::capture(engine, &container, roots, ignore)
+        .await
+        .map_err(|message| Error::Infrastructure {
+            part: "docker engine".into(),
+            message: format!("reading the state of {}: {message}", target.label()),
+        })
 }
 
 /// `drydock diff A B`.
@@ -166,18 +204,43 @@ pub async fn diff(
     let run_id = new_run_id();
     let janitor = Janitor::new(engine.clone(), project, &run_id);
     let started = Instant::now();
-    let ignore = Arc::new(Ignore::new(settings.ignore_defaults, &settings.ignore).map_err(|e| Error::Usage(format!("--ignore: {e}")))?);
-    let allow = diff::allow_set(&settings.allow).map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
-    events.stage(&Scope::Diff, format!("reading {} and {}", a.label(), b.label()));
+    let ignore = Arc::new(
+        Ignore::new(settings.ignore_defaults, &settings.ignore)
+            .map_err(|e| Error::Usage(format!("--ignore: {e}")))?,
+    );
+    let allow =
+        diff::allow_set(&settings.allow).map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
+    events.stage(
+        &Scope::Diff,
+        format!("reading {} and {}", a.label(), b.label()),
+    );
     let (left, right) = guarded(&janitor, cancel, async {
         tokio::try_join!(
-            manifest_of(engine, &janitor, a, &settings.paths, ignore.clone(), "diff-a"),
-            manifest_of(engine, &janitor, b, &settings.paths, ignore.clone(), "diff-b"),
+            manifest_of(
+                engine,
+                &janitor,
+                a,
+                &settings.paths,
+                ignore.clone(),
+                "diff-a"
+            ),
+            manifest_of(
+                engine,
+                &janitor,
+                b,
+                &settings.paths,
+                ignore.clone(),
+                "diff-b"
+            ),
         )
     })
     .await?;
     let c = diff::compare(&left, &right, &allow, ("a", "b"));
-    let status = if c.is_empty() { Verdict::Pass } else { Verdict::Fail };
+    let status = if c.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
     events.send(Event::Finished {
         scope: Scope::Diff,
         status: status.as_str().into(),
@@ -209,7 +272,10 @@ pub async fn snapshot(
     let run_id = new_run_id();
     let janitor = Janitor::new(engine.clone(), &project.name, &run_id);
     let scope = Scope::Scenario("fresh".into());
-    let ignore = Arc::new(Ignore::new(project.diff.ignore_defaults, &project.diff.ignore).map_err(|e| Error::Usage(format!("diff.ignore: {e}")))?);
+    let ignore = Arc::new(
+        Ignore::new(project.diff.ignore_defaults, &project.diff.ignore)
+            .map_err(|e| Error::Usage(format!("diff.ignore: {e}")))?,
+    );
     let manifest = guarded(&janitor, cancel, async {
         crate::provision::preflight(&project.provision.kind)?;
         let default = crate::image::ensure_default(engine, project, events).await?;
@@ -238,30 +304,60 @@ pub async fn snapshot(
         })
     })
     .await?;
-    std::fs::write(output, snapshot::render(&manifest)).map_err(|e| Error::Usage(format!("writing {}: {e}", output.display())))?;
+    std::fs::write(output, snapshot::render(&manifest))
+        .map_err(|e| Error::Usage(format!("writing {}: {e}", output.display())))?;
     Ok(manifest.entries.len())
 }
 
 /// `drydock list`: what a run would execute.
 pub fn list(project: &Project, checks: &[Check], selection: &Selection) -> String {
-    let mut out = format!("project {} ({})\n\nscenarios:\n", project.name, crate::config::shown_path(&project.config_file).display());
+    let mut out = format!(
+        "project {} ({})\n\nscenarios:\n",
+        project.name,
+        crate::config::shown_path(&project.config_file).display()
+    );
     out.push_str("  fresh        default image + working tree\n");
-    out.push_str(&format!("  upgrade      production image ({}) + working tree\n", project.production.git_ref));
+    out.push_str(&format!(
+        "  upgrade      production image ({}) + working tree\n",
+        project.production.git_ref
+    ));
     out.push_str("  idempotence  the fresh container provisioned a second time\n");
-    out.push_str(&format!("  diff         fresh vs upgrade state under {}\n\nchecks:\n", project.diff.paths.join(" ")));
+    out.push_str(&format!(
+        "  diff         fresh vs upgrade state under {}\n\nchecks:\n",
+        project.diff.paths.join(" ")
+    ));
     let mut count = 0;
     for c in checks.iter().filter(|c| selection.selects(c)) {
         count += 1;
-        let scenarios = c.scenarios.as_ref().map(|s| s.join(",")).unwrap_or_else(|| "fresh,upgrade".into());
-        let tags = if c.tags.is_empty() { String::new() } else { format!(" [{}]", c.tags.join(",")) };
-        out.push_str(&format!("  {:<8} {:<40} {:<14} {}:{}{tags}\n", c.spec.kind(), c.name, scenarios, c.file.display(), c.line));
+        let scenarios = c
+            .scenarios
+            .as_ref()
+            .map(|s| s.join(","))
+            .unwrap_or_else(|| "fresh,upgrade".into());
+        let tags = if c.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", c.tags.join(","))
+        };
+        out.push_str(&format!(
+            "  {:<8} {:<40} {:<14} {}:{}{tags}\n",
+            c.spec.kind(),
+            c.name,
+            scenarios,
+            c.file.display(),
+            c.line
+        ));
     }
     out.push_str(&format!("\n{count} of {} check(s) selected", checks.len()));
     out
 }
 
 /// `drydock clean`: containers of dead runs, and optionally the project's images.
-pub async fn clean(engine: &Engine, project: Option<&str>, images: bool) -> Result<(usize, usize), Error> {
+pub async fn clean(
+    engine: &Engine,
+    project: Option<&str>,
+    images: bool,
+) -> Result<(usize, usize), Error> {
     let containers = super::janitor::sweep(engine, project).await?;
     let mut removed_images = 0;
     if images {
@@ -290,8 +386,14 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        assert_eq!(Target::parse("container:web"), Ok(Target::Container("web".into())));
-        assert_eq!(Target::parse("image:drydock/hello:default"), Ok(Target::Image("drydock/hello:default".into())));
+        assert_eq!(
+            Target::parse("container:web"),
+            Ok(Target::Container("web".into()))
+        );
+        assert_eq!(
+            Target::parse("image:drydock/hello:default"),
+            Ok(Target::Image("drydock/hello:default".into()))
+        );
         assert!(Target::parse("web").is_err());
         assert!(Target::parse("image:").is_err());
     }

@@ -264,7 +264,9 @@ PLAY RECAP *********************************************************************
     #[test]
     fn reads_unreachable_and_errors() {
         assert_eq!(
-            parse_line(r#"fatal: [abc]: UNREACHABLE! => {"changed": false, "msg": "Failed to create temporary directory", "unreachable": true}"#),
+            parse_line(
+                r#"fatal: [abc]: UNREACHABLE! => {"changed": false, "msg": "Failed to create temporary directory", "unreachable": true}"#
+            ),
             Line::Fatal {
                 unreachable: true,
                 message: "Failed to create temporary directory".into()
@@ -274,7 +276,10 @@ PLAY RECAP *********************************************************************
             parse_line("ERROR! the playbook: nope.yml could not be found"),
             Line::Error("the playbook: nope.yml could not be found".into())
         );
-        assert_eq!(parse_line("RUNNING HANDLER [Reload nginx] ****"), Line::Task("Reload nginx".into()));
+        assert_eq!(
+            parse_line("RUNNING HANDLER [Reload nginx] ****"),
+            Line::Task("Reload nginx".into())
+        );
         assert_eq!(parse_line("ok: [abc]"), Line::Other);
     }
 

@@ -160,7 +160,8 @@ pub async fn run(
     };
     // A container that stopped under the provisioner is an infrastructure failure, whatever
     // the provisioner made of it.
-    if outcome.status != Status::Ok && !engine.is_running(request.container).await.unwrap_or(false) {
+    if outcome.status != Status::Ok && !engine.is_running(request.container).await.unwrap_or(false)
+    {
         outcome.status = Status::Infrastructure;
         outcome.failure = Some(Failure {
             task: outcome.failure.as_ref().and_then(|f| f.task.clone()),
@@ -244,12 +245,20 @@ async fn run_ansible(
         let (task, message) = match (&summary.failed_task, &summary.error) {
             (Some((task, message)), _) => (Some(task.clone()), message.clone()),
             (None, Some(error)) => (None, format!("ansible-playbook: {error}")),
-            (None, None) => (None, format!("ansible-playbook exited with code {code}: {}", last_lines(&log, 5))),
+            (None, None) => (
+                None,
+                format!(
+                    "ansible-playbook exited with code {code}: {}",
+                    last_lines(&log, 5)
+                ),
+            ),
         };
         let infrastructure = if summary.unreachable {
             Some("container connection (ansible reported the host unreachable)".to_string())
         } else {
-            infrastructure_cause(&message).or_else(|| infrastructure_cause(&log)).map(String::from)
+            infrastructure_cause(&message)
+                .or_else(|| infrastructure_cause(&log))
+                .map(String::from)
         };
         let status = if infrastructure.is_some() {
             Status::Infrastructure
@@ -415,7 +424,10 @@ const INFRASTRUCTURE_PATTERNS: &[(&str, &str)] = &[
     ("Curl error (6)", "network (DNS)"),
     ("Curl error (7)", "package mirror"),
     ("No space left on device", "disk full"),
-    ("Failed to update apt cache: unknown reason", "package mirror"),
+    (
+        "Failed to update apt cache: unknown reason",
+        "package mirror",
+    ),
     ("Some index files failed to download", "package mirror"),
 ];
 
@@ -457,13 +469,22 @@ mod tests {
             infrastructure_cause("W: Temporary failure resolving 'deb.debian.org'"),
             Some("package mirror (DNS)")
         );
-        assert_eq!(infrastructure_cause("write error: No space left on device"), Some("disk full"));
-        assert_eq!(infrastructure_cause("No package matching 'ngnix' is available"), None);
+        assert_eq!(
+            infrastructure_cause("write error: No space left on device"),
+            Some("disk full")
+        );
+        assert_eq!(
+            infrastructure_cause("No package matching 'ngnix' is available"),
+            None
+        );
     }
 
     #[test]
     fn masks_secrets() {
-        assert_eq!(mask("token=s3cr3t and s3cr3t", &["s3cr3t"]), "token=*** and ***");
+        assert_eq!(
+            mask("token=s3cr3t and s3cr3t", &["s3cr3t"]),
+            "token=*** and ***"
+        );
         assert_eq!(mask("nothing here", &["s3cr3t", ""]), "nothing here");
     }
 }

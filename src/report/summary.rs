@@ -19,18 +19,34 @@ pub fn render(report: &RunReport) -> String {
         "  {:<12} {} ({})\n",
         "default",
         images.default,
-        if images.default_built { "built" } else { "reused: build context unchanged" }
+        if images.default_built {
+            "built"
+        } else {
+            "reused: build context unchanged"
+        }
     ));
     if !images.production.is_empty() {
-        out.push_str(&format!("  {:<12} {} ({})\n", "production", images.production, images.production_source));
+        out.push_str(&format!(
+            "  {:<12} {} ({})\n",
+            "production", images.production, images.production_source
+        ));
     }
     out.push('\n');
     for s in &report.scenarios {
-        out.push_str(&format!("  {:<12} {:<5} {}\n", s.name, s.status.as_str(), scenario_line(s)));
+        out.push_str(&format!(
+            "  {:<12} {:<5} {}\n",
+            s.name,
+            s.status.as_str(),
+            scenario_line(s)
+        ));
     }
     if let Some(d) = &report.diff {
         let line = if d.status == Verdict::Pass {
-            format!("fresh and upgrade states match ({} paths compared{})", d.compared[0], allowed(&d.allowed))
+            format!(
+                "fresh and upgrade states match ({} paths compared{})",
+                d.compared[0],
+                allowed(&d.allowed)
+            )
         } else {
             format!(
                 "{} only in fresh, {} only in upgrade, {} changed",
@@ -39,7 +55,12 @@ pub fn render(report: &RunReport) -> String {
                 d.changed.len()
             )
         };
-        out.push_str(&format!("  {:<12} {:<5} {}\n", "diff", d.status.as_str(), line));
+        out.push_str(&format!(
+            "  {:<12} {:<5} {}\n",
+            "diff",
+            d.status.as_str(),
+            line
+        ));
     }
     if let Some(s) = &report.snapshot {
         let line = if s.differences.is_empty() {
@@ -49,15 +70,24 @@ pub fn render(report: &RunReport) -> String {
                 "{} difference(s) from {}{}",
                 s.differences.len(),
                 s.file,
-                if s.locked { "" } else { " (informational; --locked fails on them)" }
+                if s.locked {
+                    ""
+                } else {
+                    " (informational; --locked fails on them)"
+                }
             )
         };
-        out.push_str(&format!("  {:<12} {:<5} {}\n", "snapshot", s.status.as_str(), line));
+        out.push_str(&format!(
+            "  {:<12} {:<5} {}\n",
+            "snapshot",
+            s.status.as_str(),
+            line
+        ));
     }
 
     let details = details(report);
     if !details.is_empty() {
-        out.push_str("\n");
+        out.push('\n');
         out.push_str(&details);
     }
     for kept in &report.kept {
@@ -85,10 +115,16 @@ fn allowed(list: &[String]) -> String {
 /// The closing line: the verdict and what it means.
 pub fn verdict_line(report: &RunReport) -> String {
     match report.verdict {
-        Verdict::Pass => "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into(),
+        Verdict::Pass => {
+            "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into()
+        }
         Verdict::Fail => "verdict: fail — the change is broken (details above)".into(),
         Verdict::Error => {
-            let part = report.error.as_ref().map(|e| e.part.as_str()).unwrap_or("infrastructure");
+            let part = report
+                .error
+                .as_ref()
+                .map(|e| e.part.as_str())
+                .unwrap_or("infrastructure");
             format!("verdict: error — {part} failed; the change itself was not judged")
         }
     }
@@ -98,13 +134,23 @@ fn scenario_line(s: &ScenarioReport) -> String {
     if let Some(message) = &s.message {
         return message.clone();
     }
-    let passed = s.checks.iter().filter(|c| c.status == Verdict::Pass).count();
+    let passed = s
+        .checks
+        .iter()
+        .filter(|c| c.status == Verdict::Pass)
+        .count();
     let flaky = s.checks.iter().filter(|c| c.flaky).count();
     let mut parts = Vec::new();
     if let Some(p) = &s.provision {
         match p.changed {
-            Some(n) => parts.push(format!("provisioned in {:.1} s ({n} changed)", p.duration_ms as f64 / 1000.0)),
-            None => parts.push(format!("provisioned in {:.1} s", p.duration_ms as f64 / 1000.0)),
+            Some(n) => parts.push(format!(
+                "provisioned in {:.1} s ({n} changed)",
+                p.duration_ms as f64 / 1000.0
+            )),
+            None => parts.push(format!(
+                "provisioned in {:.1} s",
+                p.duration_ms as f64 / 1000.0
+            )),
         }
     }
     if !s.checks.is_empty() {
@@ -122,7 +168,11 @@ fn scenario_line(s: &ScenarioReport) -> String {
 fn details(report: &RunReport) -> String {
     let mut out = String::new();
     for s in &report.scenarios {
-        let failing: Vec<&CheckResult> = s.checks.iter().filter(|c| c.status != Verdict::Pass || c.flaky).collect();
+        let failing: Vec<&CheckResult> = s
+            .checks
+            .iter()
+            .filter(|c| c.status != Verdict::Pass || c.flaky)
+            .collect();
         if let Some(p) = &s.provision {
             if p.status != "pass" {
                 out.push_str(&format!("{} provisioning:\n", s.name));
@@ -150,7 +200,10 @@ fn details(report: &RunReport) -> String {
                     (Verdict::Error, _) => "! error",
                     _ => "",
                 };
-                out.push_str(&format!("  {mark} {} ({}:{}): {}\n", c.name, c.file, c.line, c.message));
+                out.push_str(&format!(
+                    "  {mark} {} ({}:{}): {}\n",
+                    c.name, c.file, c.line, c.message
+                ));
             }
         }
         if s.name == "idempotence" && !s.changed_paths.is_empty() {
@@ -184,7 +237,11 @@ fn details(report: &RunReport) -> String {
         }
     }
     if let Some(e) = &report.error {
-        if report.scenarios.iter().all(|s| s.message.as_deref() != Some(e.message.as_str())) {
+        if report
+            .scenarios
+            .iter()
+            .all(|s| s.message.as_deref() != Some(e.message.as_str()))
+        {
             out.push_str(&format!("infrastructure: {}\n", e.message));
         }
     }
@@ -194,7 +251,11 @@ fn details(report: &RunReport) -> String {
 fn changes(list: &[PathChange]) -> String {
     let mut out = String::new();
     for c in list {
-        out.push_str(&format!("  changed:         {} ({})\n", c.path, c.fields.join(", ")));
+        out.push_str(&format!(
+            "  changed:         {} ({})\n",
+            c.path,
+            c.fields.join(", ")
+        ));
         if let Some(d) = &c.detail {
             out.push_str(&format!("                   {d}\n"));
         }
@@ -204,7 +265,10 @@ fn changes(list: &[PathChange]) -> String {
                 out.push_str(&format!("      {line}\n"));
             }
             if lines.len() > DIFF_LINES {
-                out.push_str(&format!("      ... {} more lines (see --format json)\n", lines.len() - DIFF_LINES));
+                out.push_str(&format!(
+                    "      ... {} more lines (see --format json)\n",
+                    lines.len() - DIFF_LINES
+                ));
             }
         }
     }

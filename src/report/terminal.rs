@@ -43,7 +43,8 @@ pub async fn render(mut events: UnboundedReceiver<Event>, mode: Mode) {
     let mut bars: HashMap<Scope, (ProgressBar, String)> = HashMap::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<12} [{elapsed:>3}] {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let done_style = ProgressStyle::with_template("  {prefix:<12} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let done_style = ProgressStyle::with_template("  {prefix:<12} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
     while let Some(event) = events.recv().await {
         match mode {
             Mode::Quiet => {}
@@ -77,13 +78,25 @@ pub async fn render(mut events: UnboundedReceiver<Event>, mode: Mode) {
                     }
                     Event::Check { scope, result } => {
                         if result.status != Verdict::Pass {
-                            let _ = multi.println(format!("  {:<12} ✗ {}: {}", scope.label(), result.name, truncate(&result.message, 120)));
+                            let _ = multi.println(format!(
+                                "  {:<12} ✗ {}: {}",
+                                scope.label(),
+                                result.name,
+                                truncate(&result.message, 120)
+                            ));
                         }
                     }
-                    Event::Finished { scope, status, elapsed } => {
+                    Event::Finished {
+                        scope,
+                        status,
+                        elapsed,
+                    } => {
                         let (b, _) = bar(scope, &mut bars);
                         b.set_style(done_style.clone());
-                        b.finish_with_message(format!("{status} in {:.1} s", elapsed.as_secs_f64()));
+                        b.finish_with_message(format!(
+                            "{status} in {:.1} s",
+                            elapsed.as_secs_f64()
+                        ));
                     }
                     Event::Waiting { what, left } => {
                         let (b, _) = bar(&Scope::Images, &mut bars);
@@ -104,18 +117,36 @@ fn plain(event: &Event, started: Instant) {
     let t = started.elapsed().as_secs_f64();
     let line = match event {
         Event::Stage { scope, stage } => format!("[{t:6.1}s] {:<12} {stage}", scope.label()),
-        Event::Progress { scope, text } => format!("[{t:6.1}s] {:<12}   {}", scope.label(), truncate(text, 160)),
+        Event::Progress { scope, text } => {
+            format!("[{t:6.1}s] {:<12}   {}", scope.label(), truncate(text, 160))
+        }
         Event::Note { scope, text } => format!("[{t:6.1}s] {:<12} {text}", scope.label()),
         Event::Check { scope, result } => {
             if result.status == Verdict::Pass && !result.flaky {
                 return;
             }
-            format!("[{t:6.1}s] {:<12} {} {}: {}", scope.label(), result.status.as_str(), result.name, result.message)
+            format!(
+                "[{t:6.1}s] {:<12} {} {}: {}",
+                scope.label(),
+                result.status.as_str(),
+                result.name,
+                result.message
+            )
         }
-        Event::Finished { scope, status, elapsed } => {
-            format!("[{t:6.1}s] {:<12} {status} in {:.1} s", scope.label(), elapsed.as_secs_f64())
+        Event::Finished {
+            scope,
+            status,
+            elapsed,
+        } => {
+            format!(
+                "[{t:6.1}s] {:<12} {status} in {:.1} s",
+                scope.label(),
+                elapsed.as_secs_f64()
+            )
         }
-        Event::Waiting { what, left } => format!("[{t:6.1}s] waiting for {what}: {} s left", left.as_secs()),
+        Event::Waiting { what, left } => {
+            format!("[{t:6.1}s] waiting for {what}: {} s left", left.as_secs())
+        }
     };
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");

@@ -41,7 +41,12 @@ pub fn allow_set(globs: &[String]) -> Result<GlobSet, globset::Error> {
 }
 
 /// Compares `left` with `right`; `labels` name the sides in unified diffs.
-pub fn compare(left: &Manifest, right: &Manifest, allow: &GlobSet, labels: (&str, &str)) -> Comparison {
+pub fn compare(
+    left: &Manifest,
+    right: &Manifest,
+    allow: &GlobSet,
+    labels: (&str, &str),
+) -> Comparison {
     let mut out = Comparison::default();
     let mut l = left.entries.iter().peekable();
     let mut r = right.entries.iter().peekable();
@@ -79,7 +84,12 @@ pub fn compare(left: &Manifest, right: &Manifest, allow: &GlobSet, labels: (&str
     out
 }
 
-fn push(out: &mut Comparison, allow: &GlobSet, path: &str, list: impl Fn(&mut Comparison) -> &mut Vec<String>) {
+fn push(
+    out: &mut Comparison,
+    allow: &GlobSet,
+    path: &str,
+    list: impl Fn(&mut Comparison) -> &mut Vec<String>,
+) {
     if allow.is_match(path) {
         out.allowed.push(path.to_string());
     } else {
@@ -135,7 +145,10 @@ pub fn change(path: &str, a: &Entry, b: &Entry, labels: (&str, &str)) -> Option<
                 unified = Some(
                     diff.unified_diff()
                         .context_radius(3)
-                        .header(&format!("{}{path}", labels.0), &format!("{}{path}", labels.1))
+                        .header(
+                            &format!("{}{path}", labels.0),
+                            &format!("{}{path}", labels.1),
+                        )
                         .to_string(),
                 );
             }
@@ -171,14 +184,25 @@ mod tests {
 
     fn manifest(files: &[(&str, Option<&str>, u32)], links: &[(&str, &str)]) -> Manifest {
         let mut m = Manifest::default();
-        read_tar(tar_of(files, links).as_slice(), "/etc", &Ignore::none(), &mut m).unwrap();
+        read_tar(
+            tar_of(files, links).as_slice(),
+            "/etc",
+            &Ignore::none(),
+            &mut m,
+        )
+        .unwrap();
         m
     }
 
     #[test]
     fn identical_states_have_no_findings() {
         let a = manifest(&[("etc", None, 0o755), ("etc/a", Some("x\n"), 0o644)], &[]);
-        let result = compare(&a, &a.clone(), &allow_set(&[]).unwrap(), ("fresh", "upgrade"));
+        let result = compare(
+            &a,
+            &a.clone(),
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
         assert!(result.is_empty());
         assert_eq!(result.len(), 0);
     }
@@ -186,27 +210,47 @@ mod tests {
     #[test]
     fn finds_orphans_modes_contents_and_replaced_symlinks() {
         let fresh = manifest(
-            &[("etc", None, 0o755), ("etc/site.conf", Some("listen 80;\nroot /var/www;\n"), 0o644), ("etc/secret", Some("k"), 0o600)],
+            &[
+                ("etc", None, 0o755),
+                ("etc/site.conf", Some("listen 80;\nroot /var/www;\n"), 0o644),
+                ("etc/secret", Some("k"), 0o600),
+            ],
             &[("etc/current", "site.conf")],
         );
         let upgrade = manifest(
             &[
                 ("etc", None, 0o755),
-                ("etc/site.conf", Some("listen 8080;\nroot /var/www;\n"), 0o644),
+                (
+                    "etc/site.conf",
+                    Some("listen 8080;\nroot /var/www;\n"),
+                    0o644,
+                ),
                 ("etc/secret", Some("k"), 0o644),
                 ("etc/old.conf", Some("legacy\n"), 0o644),
                 ("etc/current", Some("copied\n"), 0o644),
             ],
             &[],
         );
-        let result = compare(&fresh, &upgrade, &allow_set(&[]).unwrap(), ("fresh", "upgrade"));
+        let result = compare(
+            &fresh,
+            &upgrade,
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
         assert_eq!(result.only_left, Vec::<String>::new());
         assert_eq!(result.only_right, ["/etc/old.conf"]);
-        let fields: Vec<(String, Vec<String>)> = result.changed.iter().map(|c| (c.path.clone(), c.fields.clone())).collect();
+        let fields: Vec<(String, Vec<String>)> = result
+            .changed
+            .iter()
+            .map(|c| (c.path.clone(), c.fields.clone()))
+            .collect();
         assert_eq!(
             fields,
             vec![
-                ("/etc/current".to_string(), vec!["type".to_string(), "mode".to_string()]),
+                (
+                    "/etc/current".to_string(),
+                    vec!["type".to_string(), "mode".to_string()]
+                ),
                 ("/etc/secret".to_string(), vec!["mode".to_string()]),
                 ("/etc/site.conf".to_string(), vec!["content".to_string()]),
             ]
@@ -216,15 +260,29 @@ mod tests {
             unified,
             "--- fresh/etc/site.conf\n+++ upgrade/etc/site.conf\n@@ -1,2 +1,2 @@\n-listen 80;\n+listen 8080;\n root /var/www;\n"
         );
-        assert_eq!(result.changed[1].detail.as_deref(), Some("mode: 0600 → 0644"));
-        assert_eq!(result.changed[0].detail.as_deref(), Some("type: symlink to site.conf → file; mode: 0777 → 0644"));
+        assert_eq!(
+            result.changed[1].detail.as_deref(),
+            Some("mode: 0600 → 0644")
+        );
+        assert_eq!(
+            result.changed[0].detail.as_deref(),
+            Some("type: symlink to site.conf → file; mode: 0777 → 0644")
+        );
     }
 
     #[test]
     fn allow_list_accepts_known_differences() {
         let a = manifest(&[("etc", None, 0o755)], &[]);
-        let b = manifest(&[("etc", None, 0o755), ("etc/old.conf", Some("x"), 0o644)], &[]);
-        let result = compare(&a, &b, &allow_set(&["/etc/old.conf".to_string()]).unwrap(), ("a", "b"));
+        let b = manifest(
+            &[("etc", None, 0o755), ("etc/old.conf", Some("x"), 0o644)],
+            &[],
+        );
+        let result = compare(
+            &a,
+            &b,
+            &allow_set(&["/etc/old.conf".to_string()]).unwrap(),
+            ("a", "b"),
+        );
         assert!(result.is_empty());
         assert_eq!(result.allowed, ["/etc/old.conf"]);
     }

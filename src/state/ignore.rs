@@ -11,7 +11,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("/tmp/**", "temporary files"),
     ("/var/tmp/**", "temporary files"),
     ("/var/log/**", "logs differ with every run"),
-    ("/var/cache/**", "caches (apt archives, man-db, debconf templates)"),
+    (
+        "/var/cache/**",
+        "caches (apt archives, man-db, debconf templates)",
+    ),
     ("/var/lib/apt/lists/**", "downloaded package indexes, dated"),
     ("/var/lib/dpkg/*-old", "dpkg's backup of its own databases"),
     ("/var/lib/dpkg/lock*", "dpkg lock files"),
@@ -20,14 +23,23 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("/etc/hosts", "written by the engine per container"),
     ("/etc/resolv.conf", "written by the engine per container"),
     ("/etc/mtab", "a view of the mounts"),
-    ("/etc/*-", "backups shadow-utils and adduser keep (passwd-, group-, shadow-)"),
+    (
+        "/etc/*-",
+        "backups shadow-utils and adduser keep (passwd-, group-, shadow-)",
+    ),
     ("/etc/.pwd.lock", "lock file of the passwd tools"),
-    ("/etc/ld.so.cache", "binary cache rebuilt by ldconfig, order-dependent"),
+    (
+        "/etc/ld.so.cache",
+        "binary cache rebuilt by ldconfig, order-dependent",
+    ),
     ("/etc/machine-id", "per-machine identifier"),
     ("**/__pycache__", "Python bytecode caches"),
     ("**/__pycache__/**", "Python bytecode caches"),
     ("**/*.pyc", "Python bytecode"),
-    ("/tmp/drydock-provision.sh", "the shell provisioner's copy of the script"),
+    (
+        "/tmp/drydock-provision.sh",
+        "the shell provisioner's copy of the script",
+    ),
 ];
 
 /// A compiled ignore list.
@@ -57,7 +69,9 @@ impl Ignore {
         for pattern in extra {
             add(pattern)?;
         }
-        Ok(Ignore { set: builder.build()? })
+        Ok(Ignore {
+            set: builder.build()?,
+        })
     }
 
     /// Nothing ignored.
@@ -91,7 +105,12 @@ mod tests {
         ] {
             assert!(ignore.is_ignored(noisy), "{noisy} should be ignored");
         }
-        for kept in ["/etc/passwd", "/etc/nginx/nginx.conf", "/var/www/html/index.html", "/etc/hosts.allow"] {
+        for kept in [
+            "/etc/passwd",
+            "/etc/nginx/nginx.conf",
+            "/var/www/html/index.html",
+            "/etc/hosts.allow",
+        ] {
             assert!(!ignore.is_ignored(kept), "{kept} should be kept");
         }
     }

@@ -77,7 +77,12 @@ pub struct Manifest {
 
 /// Reads a tar stream of the container path `root` (as the archive API returns it: entries
 /// named after `root`'s last component) into `manifest`, skipping ignored paths.
-pub fn read_tar(reader: impl Read, root: &str, ignore: &Ignore, manifest: &mut Manifest) -> std::io::Result<()> {
+pub fn read_tar(
+    reader: impl Read,
+    root: &str,
+    ignore: &Ignore,
+    manifest: &mut Manifest,
+) -> std::io::Result<()> {
     let parent = match root.trim_end_matches('/').rfind('/') {
         Some(0) | None => String::new(),
         Some(i) => root[..i].to_string(),
@@ -86,13 +91,30 @@ pub fn read_tar(reader: impl Read, root: &str, ignore: &Ignore, manifest: &mut M
 }
 
 /// Reads a whole-filesystem tar (`docker export`), keeping paths under any of `roots`.
-pub fn read_export(reader: impl Read, roots: &[String], ignore: &Ignore, manifest: &mut Manifest) -> std::io::Result<()> {
-    let roots: Vec<String> = roots.iter().map(|r| r.trim_end_matches('/').to_string()).collect();
-    let keep = move |path: &str| roots.iter().any(|r| path == r || path.starts_with(&format!("{r}/")));
+pub fn read_export(
+    reader: impl Read,
+    roots: &[String],
+    ignore: &Ignore,
+    manifest: &mut Manifest,
+) -> std::io::Result<()> {
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| r.trim_end_matches('/').to_string())
+        .collect();
+    let keep = move |path: &str| {
+        roots
+            .iter()
+            .any(|r| path == r || path.starts_with(&format!("{r}/")))
+    };
     read_filtered(reader, "", ignore, manifest, &keep)
 }
 
-fn read_entries(reader: impl Read, parent: &str, ignore: &Ignore, manifest: &mut Manifest) -> std::io::Result<()> {
+fn read_entries(
+    reader: impl Read,
+    parent: &str,
+    ignore: &Ignore,
+    manifest: &mut Manifest,
+) -> std::io::Result<()> {
     read_filtered(reader, parent, ignore, manifest, &|_| true)
 }
 
@@ -148,7 +170,11 @@ fn read_filtered(
                 // A hard link has the facts of the file it links to, read earlier in the stream.
                 let target = entry
                     .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).trim_start_matches("./").to_string())
+                    .map(|t| {
+                        String::from_utf8_lossy(&t)
+                            .trim_start_matches("./")
+                            .to_string()
+                    })
                     .unwrap_or_default();
                 let linked = manifest.entries.get(&format!("{parent}/{target}")).cloned();
                 match linked {
@@ -233,12 +259,16 @@ pub(crate) mod tests {
                 Some(text) => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_size(text.len() as u64);
-                    builder.append_data(&mut header, name, text.as_bytes()).unwrap();
+                    builder
+                        .append_data(&mut header, name, text.as_bytes())
+                        .unwrap();
                 }
                 None => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_size(0);
-                    builder.append_data(&mut header, name, std::io::empty()).unwrap();
+                    builder
+                        .append_data(&mut header, name, std::io::empty())
+                        .unwrap();
                 }
             }
         }
@@ -255,26 +285,54 @@ pub(crate) mod tests {
     #[test]
     fn reads_paths_under_the_requested_root() {
         let tar = tar_of(
-            &[("www", None, 0o755), ("www/html", None, 0o755), ("www/html/index.html", Some("Hello world\n"), 0o644)],
+            &[
+                ("www", None, 0o755),
+                ("www/html", None, 0o755),
+                ("www/html/index.html", Some("Hello world\n"), 0o644),
+            ],
             &[("www/link", "html/index.html")],
         );
         let mut m = Manifest::default();
         read_tar(tar.as_slice(), "/var/www", &Ignore::none(), &mut m).unwrap();
         let paths: Vec<&String> = m.entries.keys().collect();
-        assert_eq!(paths, ["/var/www", "/var/www/html", "/var/www/html/index.html", "/var/www/link"]);
+        assert_eq!(
+            paths,
+            [
+                "/var/www",
+                "/var/www/html",
+                "/var/www/html/index.html",
+                "/var/www/link"
+            ]
+        );
         let index = &m.entries["/var/www/html/index.html"];
         assert_eq!(index.kind, Kind::File);
         assert_eq!(index.mode, 0o644);
         assert_eq!(index.size, 12);
         assert_eq!(index.text.as_deref(), Some("Hello world\n"));
-        assert_eq!(m.entries["/var/www/link"].target.as_deref(), Some("html/index.html"));
+        assert_eq!(
+            m.entries["/var/www/link"].target.as_deref(),
+            Some("html/index.html")
+        );
     }
 
     #[test]
     fn skips_ignored_paths_while_streaming() {
-        let tar = tar_of(&[("etc", None, 0o755), ("etc/hostname", Some("abc\n"), 0o644), ("etc/motd", Some("hi\n"), 0o644)], &[]);
+        let tar = tar_of(
+            &[
+                ("etc", None, 0o755),
+                ("etc/hostname", Some("abc\n"), 0o644),
+                ("etc/motd", Some("hi\n"), 0o644),
+            ],
+            &[],
+        );
         let mut m = Manifest::default();
-        read_tar(tar.as_slice(), "/etc", &Ignore::new(true, &[]).unwrap(), &mut m).unwrap();
+        read_tar(
+            tar.as_slice(),
+            "/etc",
+            &Ignore::new(true, &[]).unwrap(),
+            &mut m,
+        )
+        .unwrap();
         assert!(m.entries.contains_key("/etc/motd"));
         assert!(!m.entries.contains_key("/etc/hostname"));
     }

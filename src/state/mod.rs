@@ -93,7 +93,11 @@ pub async fn capture(
         let ignore = ignore.clone();
         let root = root.clone();
         async move {
-            let Some(stream) = engine.download(container, &root).await.map_err(|e| e.to_string())? else {
+            let Some(stream) = engine
+                .download(container, &root)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
                 return Ok(Manifest::default());
             };
             stream_into(stream, move |reader| {

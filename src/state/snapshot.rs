@@ -16,9 +16,23 @@ const HEADER: &str = "# drydock state snapshot: the fresh install's files under 
 pub fn render(manifest: &Manifest) -> String {
     let mut out = String::from(HEADER);
     for (path, e) in &manifest.entries {
-        let hash = if e.kind == Kind::File { e.short_hash(16) } else { "-".into() };
-        let size = if e.kind == Kind::File { e.size.to_string() } else { "-".into() };
-        out.push_str(&format!("{path}\t{} {:04o} {}:{} {size} {hash}", e.kind.as_str(), e.mode, e.uid, e.gid));
+        let hash = if e.kind == Kind::File {
+            e.short_hash(16)
+        } else {
+            "-".into()
+        };
+        let size = if e.kind == Kind::File {
+            e.size.to_string()
+        } else {
+            "-".into()
+        };
+        out.push_str(&format!(
+            "{path}\t{} {:04o} {}:{} {size} {hash}",
+            e.kind.as_str(),
+            e.mode,
+            e.uid,
+            e.gid
+        ));
         if let Some(t) = &e.target {
             out.push_str(&format!(" -> {t}"));
         }
@@ -65,7 +79,21 @@ mod tests {
     #[test]
     fn renders_sorted_lines_and_reports_differences() {
         let mut a = Manifest::default();
-        read_tar(tar_of(&[("etc", None, 0o755), ("etc/b", Some("1"), 0o644), ("etc/a", Some("x"), 0o600)], &[("etc/l", "a")]).as_slice(), "/etc", &Ignore::none(), &mut a).unwrap();
+        read_tar(
+            tar_of(
+                &[
+                    ("etc", None, 0o755),
+                    ("etc/b", Some("1"), 0o644),
+                    ("etc/a", Some("x"), 0o600),
+                ],
+                &[("etc/l", "a")],
+            )
+            .as_slice(),
+            "/etc",
+            &Ignore::none(),
+            &mut a,
+        )
+        .unwrap();
         let text = render(&a);
         let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(body.len(), 4);

@@ -1,0 +1,192 @@
+//! Small throwaway projects for the tests, built with a fluent helper, and the means to run
+//! drydock on them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The base image every fixture's default image starts from, bootstrapped like the bundled
+/// example's.
+pub const BASE: &str = "    base:\n      image: debian:bookworm-slim\n      bootstrap: { debootstrap: { suite: bookworm, variant: minbase, include: [python3] } }\n";
+
+/// A project in a temporary folder, removed (with its images) when dropped.
+pub struct Project {
+    pub dir: PathBuf,
+    #[allow(dead_code)]
+    pub name: String,
+}
+
+impl Project {
+    /// An empty project folder for project `name` (unique per test).
+    pub fn new(name: &str) -> Project {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "drydock-it-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create fixture folder");
+        Project {
+            dir,
+            name: name.to_string(),
+        }
+    }
+
+    /// A project with a Debian default image, the given provisioner block and check file.
+    pub fn debian(name: &str, provision: &str, checks: &str) -> Project {
+        let config = format!(
+            "name: {name}\nimages:\n  default:\n    dockerfile: images/default/Dockerfile\n{BASE}provision:\n{provision}\nproduction:\n  ref: main\nchecks: [checks.yaml]\ndiff:\n  paths: [/etc, /opt, /srv]\n"
+        );
+        Project::new(name)
+            .file("drydock.yaml", &config)
+            .file("images/default/Dockerfile", "FROM debian:bookworm-slim\n")
+            .file("checks.yaml", checks)
+    }
+
+    /// Writes a file (creating folders).
+    pub fn file(self, path: &str, content: &str) -> Project {
+        let full = self.dir.join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(&full, content).expect("write fixture file");
+        self
+    }
+
+    /// Commits everything on `main` (initialising the repository the first time).
+    pub fn commit(self, message: &str) -> Project {
+        if !self.dir.join(".git").exists() {
+            git(&self.dir, &["init", "-q", "-b", "main"]);
+        }
+        git(&self.dir, &["add", "-A"]);
+        git(
+            &self.dir,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "-m",
+                message,
+            ],
+        );
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs drydock in the project folder.
+    pub fn drydock(&self, args: &[&str]) -> Run {
+        self.drydock_env(args, &[])
+    }
+
+    /// Runs drydock with extra environment variables.
+    pub fn drydock_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = drydock_command();
+        command.current_dir(&self.dir).args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Run::from(command.output().expect("run drydock"))
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = drydock_command()
+            .current_dir(&self.dir)
+            .args(["clean", "--images"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The drydock binary, with plain output.
+pub fn drydock_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drydock"));
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("DRYDOCK_CONFIG")
+        .env_remove("DRYDOCK_FORMAT");
+    command
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .expect("run git");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// The outcome of one drydock invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// The JSON report on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The scenario called `name` in the JSON report.
+    pub fn scenario(&self, name: &str) -> serde_json::Value {
+        let json = self.json();
+        json["scenarios"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no scenario {name} in {json:#}"))
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Containers carrying `io.drydock.project=<project>`, through the engine API.
+pub fn containers_of(project: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.expect("engine");
+        engine
+            .containers_with_labels(&[(drydock::docker::LABEL_PROJECT, project)])
+            .await
+            .expect("list containers")
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect()
+    })
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real drydock binary against the real Docker engine, with real
+//! provisioners. One binary, so the build links once.
+
+mod fixture;
+
+mod checks;
+mod faults;
+mod run;
+mod state;
