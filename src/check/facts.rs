@@ -99,18 +99,37 @@ pub fn script(wants: &Wants, marker: &str) -> String {
         "M={}\nsec() {{ printf '\\n%s %s\\n' \"$M\" \"$1\"; }}\n",
         quote(marker)
     ));
+    // A tool or file that is missing must give an error, never a false "not found".
+    let mut tools: Vec<&str> = Vec::new();
+    if !wants.stat.is_empty() {
+        tools.push("stat");
+    }
+    if !wants.sha256.is_empty() {
+        tools.push("sha256sum");
+    }
+    if !wants.link.is_empty() {
+        tools.push("readlink");
+    }
+    if !wants.content.is_empty() {
+        tools.push("head");
+    }
+    for tool in tools {
+        s.push_str(&format!(
+            "command -v {tool} >/dev/null 2>&1 || {{ sec 'missing {tool}'; }}\n"
+        ));
+    }
     if wants.passwd {
-        s.push_str("sec passwd; cat /etc/passwd 2>/dev/null\n");
+        s.push_str("if [ -r /etc/passwd ]; then sec passwd; cat /etc/passwd; fi\n");
     }
     if wants.group {
-        s.push_str("sec group; cat /etc/group 2>/dev/null\n");
+        s.push_str("if [ -r /etc/group ]; then sec group; cat /etc/group; fi\n");
     }
     if wants.packages {
         s.push_str("if [ -r /var/lib/dpkg/status ]; then sec dpkg; cat /var/lib/dpkg/status; fi\n");
         s.push_str(
             "if [ -r /lib/apk/db/installed ]; then sec apk; cat /lib/apk/db/installed; fi\n",
         );
-        s.push_str("if command -v rpm >/dev/null 2>&1; then sec rpm; rpm -qa --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\n' 2>/dev/null; fi\n");
+        s.push_str("if command -v rpm >/dev/null 2>&1 && [ -d /var/lib/rpm ] || [ -d /usr/lib/sysimage/rpm ]; then sec rpm; rpm -qa --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\n' 2>/dev/null; fi\n");
     }
     if wants.processes {
         s.push_str(
@@ -238,10 +257,14 @@ pub struct Facts {
     pub processes: Vec<Process>,
     /// Sockets.
     pub sockets: Vec<Socket>,
-    /// Users by name.
-    pub users: BTreeMap<String, User>,
-    /// Groups by name.
-    pub groups: BTreeMap<String, Group>,
+    /// Whether any socket table was readable.
+    pub sockets_read: bool,
+    /// Users by name (`None` when there is no readable /etc/passwd).
+    pub users: Option<BTreeMap<String, User>>,
+    /// Groups by name (`None` when there is no readable /etc/group).
+    pub groups: Option<BTreeMap<String, Group>>,
+    /// Tools the container lacks (`stat`, `sha256sum`, ...).
+    pub missing_tools: Vec<String>,
     /// Whether the script ran to its end.
     pub complete: bool,
 }
@@ -255,8 +278,8 @@ pub fn parse(output: &[u8], wants: &Wants, marker: &str) -> Facts {
     for (name, body) in sections(output, needle.as_bytes()) {
         let text = || String::from_utf8_lossy(body);
         match name.as_str() {
-            "passwd" => facts.users = parse_passwd(&text()),
-            "group" => facts.groups = parse_group(&text()),
+            "passwd" => facts.users = Some(parse_passwd(&text())),
+            "group" => facts.groups = Some(parse_group(&text())),
             "dpkg" => {
                 facts
                     .packages
@@ -288,7 +311,10 @@ pub fn parse(output: &[u8], wants: &Wants, marker: &str) -> Facts {
             }
             "end" => facts.complete = true,
             other => {
-                if let Some(table) = other.strip_prefix("net-") {
+                if let Some(tool) = other.strip_prefix("missing ") {
+                    facts.missing_tools.push(tool.to_string());
+                } else if let Some(table) = other.strip_prefix("net-") {
+                    facts.sockets_read = true;
                     facts.sockets.extend(parse_sockets(&text(), table));
                 } else if let Some(i) = other.strip_prefix("link ") {
                     if let Some(path) = i.parse::<usize>().ok().and_then(|i| links.get(i)) {
@@ -561,7 +587,7 @@ mod tests {
         out.extend_from_slice(b"\n@@dd1234 end\n");
         let facts = parse(&out, &wants, marker);
         assert!(facts.complete);
-        assert_eq!(facts.users["root"].shell, "/bin/sh");
+        assert_eq!(facts.users.as_ref().unwrap()["root"].shell, "/bin/sh");
         assert_eq!(facts.stat["/bin/x"].mode, 0o755);
         assert_eq!(facts.stat["/bin/x"].size, 4);
         assert_eq!(facts.content["/bin/x"], b"\x00\x01\n\xff");

@@ -1,5 +1,7 @@
 //! Judging a check against gathered facts: pass, fail (with expected vs found) or error.
 
+use std::collections::BTreeMap;
+
 use super::facts::{Facts, MAX_CONTENT};
 use crate::config::{FileType, Pattern, Protocol, Spec};
 use crate::report::Verdict;
@@ -42,6 +44,40 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
     if !facts.complete {
         return Judgement::error("the fact-gathering script did not finish in the container");
     }
+    let missing = |tool: &str| facts.missing_tools.iter().any(|t| t == tool);
+    match spec {
+        Spec::File {
+            contains,
+            sha256,
+            target,
+            ..
+        } if missing("stat")
+            || (!contains.is_empty() && missing("head"))
+            || (sha256.is_some() && missing("sha256sum"))
+            || (target.is_some() && missing("readlink")) =>
+        {
+            return Judgement::error(format!(
+                "the container lacks the tools file checks need ({})",
+                facts.missing_tools.join(", ")
+            ));
+        }
+        Spec::Port { .. } if !facts.sockets_read => {
+            return Judgement::error(
+                "no socket table (/proc/net/tcp, udp) is readable in the container",
+            );
+        }
+        Spec::User { .. } if facts.users.is_none() || facts.groups.is_none() => {
+            return Judgement::error("the container has no readable /etc/passwd or /etc/group");
+        }
+        Spec::Group { .. } if facts.groups.is_none() => {
+            return Judgement::error("the container has no readable /etc/group");
+        }
+        _ => {}
+    }
+    let no_users = BTreeMap::new();
+    let no_groups = BTreeMap::new();
+    let user_db = facts.users.as_ref().unwrap_or(&no_users);
+    let group_db = facts.groups.as_ref().unwrap_or(&no_groups);
     match spec {
         Spec::File {
             path,
@@ -232,8 +268,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 }
             }
             if let Some(user) = user {
-                let uid = facts
-                    .users
+                let uid = user_db
                     .get(user)
                     .map(|u| u.uid)
                     .or_else(|| user.parse().ok());
@@ -241,7 +276,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                     let found: Vec<String> = matching
                         .iter()
                         .filter_map(|p| p.uid)
-                        .map(|uid| user_name(facts, uid))
+                        .map(|uid| user_name(user_db, uid))
                         .collect();
                     problems.push(format!("user: expected {user}, found {}", found.join(", ")));
                 }
@@ -325,7 +360,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             home,
             shell,
         } => {
-            let Some(user) = facts.users.get(name) else {
+            let Some(user) = user_db.get(name) else {
                 return if *exists {
                     Judgement::from_problems(
                         vec![format!(
@@ -368,8 +403,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 }
             }
             for group in groups {
-                let member = facts
-                    .groups
+                let member = group_db
                     .get(group)
                     .is_some_and(|g| g.gid == user.gid || g.members.contains(name));
                 if !member {
@@ -378,7 +412,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             }
             Judgement::from_problems(problems, format!("user {name} (uid {}) exists", user.uid))
         }
-        Spec::Group { name, exists, gid } => match (facts.groups.get(name), exists) {
+        Spec::Group { name, exists, gid } => match (group_db.get(name), exists) {
             (None, true) => Judgement::from_problems(
                 vec![format!(
                     "group {name}: expected to exist, not found in /etc/group"
@@ -411,9 +445,8 @@ fn names_match(want: &str, name: &str, id: u32) -> bool {
     want == name || want.parse::<u32>().ok() == Some(id)
 }
 
-fn user_name(facts: &Facts, uid: u32) -> String {
-    facts
-        .users
+fn user_name(users: &BTreeMap<String, crate::check::facts::User>, uid: u32) -> String {
+    users
         .iter()
         .find(|(_, u)| u.uid == uid)
         .map(|(n, _)| n.clone())
@@ -562,6 +595,7 @@ mod tests {
             uid: Some(33),
             comm: "nginx".into(),
         }];
+        f.sockets_read = true;
         f.sockets = vec![Socket {
             protocol: "tcp",
             address: "0.0.0.0".into(),

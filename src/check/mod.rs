@@ -235,8 +235,15 @@ out.write(b"\n"); out.write(r.read())
 EOF
 elif command -v curl >/dev/null 2>&1; then
 exec curl -sS -i --max-time "$t" "$url"
+elif command -v wget >/dev/null 2>&1; then
+# busybox wget prints the response headers indented on stderr (its -T crashes some builds).
+b=/tmp/.drydock-http-$$
+wget -S -q -O "$b" "$url" 2>"$b.h"
+grep -q '^  HTTP/' "$b.h" || cat "$b.h" >&2
+sed -n 's/^  //p' "$b.h"; echo; cat "$b" 2>/dev/null
+rm -f "$b" "$b.h"
 else
-echo "no HTTP client in the container: install python3 or curl" >&2; exit 127
+echo "no HTTP client in the container: install python3, curl or wget" >&2; exit 127
 fi
 "#;
 
@@ -259,14 +266,24 @@ async fn run_http(engine: &Engine, container: &str, check: &Check, url: &str) ->
     if out.exit_code == 127 {
         return Judgement::error(stderr);
     }
-    if out.exit_code != 0 {
-        return Judgement {
-            status: Verdict::Fail,
-            message: format!("GET {url} failed: {stderr}"),
-        };
-    }
     match parse_http(&out.stdout) {
         Some((status, headers, body)) => judge::judge_http(&check.spec, status, &headers, &body),
+        None if out.exit_code != 0
+            || !stderr.is_empty()
+            || out.stdout.iter().all(u8::is_ascii_whitespace) =>
+        {
+            Judgement {
+                status: Verdict::Fail,
+                message: format!(
+                    "GET {url} failed: {}",
+                    if stderr.is_empty() {
+                        "no response".to_string()
+                    } else {
+                        stderr
+                    }
+                ),
+            }
+        }
         None => Judgement::error(format!("unreadable HTTP response from {url}")),
     }
 }

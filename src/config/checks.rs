@@ -671,7 +671,11 @@ impl Asserts<'_, '_> {
 
 fn pattern(diags: &mut Diagnostics<'_>, node: &Node, text: &str, key: &str) -> Option<Pattern> {
     if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
-        match regex::Regex::new(&text[1..text.len() - 1]) {
+        // Line anchors (`^`, `$`) match at every line, as grep users expect.
+        match regex::RegexBuilder::new(&text[1..text.len() - 1])
+            .multi_line(true)
+            .build()
+        {
             Ok(r) => Some(Pattern::Regex(r)),
             Err(e) => {
                 let first = e.to_string();

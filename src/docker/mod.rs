@@ -563,6 +563,21 @@ impl Engine {
             })
             .await?;
         out.exit_code = code;
+        // The runtime reports a command it could not start as output and exit 126/127: that is
+        // an engine failure, not the command's answer.
+        if matches!(code, 126 | 127) {
+            let said = String::from_utf8_lossy(&out.stdout);
+            if let Some(line) = said.lines().find(|l| l.contains("OCI runtime exec failed")) {
+                return Err(EngineError::Operation {
+                    operation: format!(
+                        "running `{}` in {}",
+                        cmd.first().unwrap_or(&""),
+                        short_id(container)
+                    ),
+                    reason: line.trim().to_string(),
+                });
+            }
+        }
         Ok(out)
     }
 

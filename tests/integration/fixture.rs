@@ -190,3 +190,109 @@ pub fn containers_of(project: &str) -> Vec<String> {
             .collect()
     })
 }
+
+/// A tiny image built `FROM scratch` with Debian's busybox-static and the given files
+/// (`path`, content, mode; a content starting with `->` makes a symlink). Builds in about a
+/// second and needs no network.
+pub fn busybox_image(project: &str, tag: &str, files: &[(&str, &str, u32)]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir()
+        .join(format!("drydock-it-ctx-{tag}-{}", std::process::id()).replace([':', '/'], "-"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rootfs")).expect("context folder");
+    std::fs::copy("/bin/busybox", dir.join("busybox"))
+        .expect("busybox-static is installed (/bin/busybox)");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY rootfs/ /\n",
+    )
+    .expect("Dockerfile");
+    for (path, content, mode) in files {
+        let full = dir.join("rootfs").join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("folder");
+        if let Some(target) = content.strip_prefix("->") {
+            std::os::unix::fs::symlink(target, &full).expect("symlink");
+        } else {
+            std::fs::write(&full, content).expect("file");
+            std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode)).expect("mode");
+        }
+    }
+    let packed = drydock::image::context::pack(&dir).expect("pack context");
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.expect("engine");
+        let labels = std::collections::HashMap::from([(
+            drydock::docker::LABEL_PROJECT.to_string(),
+            project.to_string(),
+        )]);
+        engine
+            .build_image(tag, "Dockerfile", packed.tar, labels, |_| {})
+            .await
+            .expect("build busybox image")
+    })
+}
+
+/// A running container from `image`, labelled for `project`; removed when dropped.
+pub struct Container {
+    pub id: String,
+}
+
+impl Container {
+    pub fn start(project: &str, image: &str, setup: &[&str]) -> Container {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let id = rt.block_on(async {
+            let engine = drydock::docker::Engine::connect().await.expect("engine");
+            let spec = drydock::docker::ContainerSpec {
+                image: image.to_string(),
+                name: None,
+                labels: std::collections::HashMap::from([
+                    (
+                        drydock::docker::LABEL_PROJECT.to_string(),
+                        project.to_string(),
+                    ),
+                    (
+                        drydock::docker::LABEL_PID.to_string(),
+                        std::process::id().to_string(),
+                    ),
+                ]),
+            };
+            let id = engine.run_container(&spec).await.expect("start container");
+            for command in setup {
+                let out = engine
+                    .exec(&id, &["/bin/sh", "-c", command], &[], None)
+                    .await
+                    .expect("setup");
+                assert_eq!(
+                    out.exit_code,
+                    0,
+                    "setup `{command}` failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            id
+        });
+        Container { id }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(async {
+                if let Ok(engine) = drydock::docker::Engine::connect().await {
+                    let _ = engine.remove_container(&self.id).await;
+                }
+            });
+        }
+    }
+}
