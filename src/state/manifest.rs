@@ -130,7 +130,11 @@ fn read_filtered(
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let name = name.trim_start_matches("./").trim_end_matches('/');
+        // Archives of `/` name entries `/etc/...` or `./etc/...`; of `/etc`, `etc/...`.
+        let name = name
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
         if name.is_empty() || name == "." {
             continue;
         }

@@ -1,0 +1,142 @@
+//! drydock's benchmarks: `drydock-bench checks`, `drydock-bench state`, `drydock-bench
+//! pipeline` (drydock against Molecule and the provisioning floor), or `all`.
+//!
+//! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
+//! machine where `drydock run` has run once (it needs the bundled example's images).
+
+mod micro;
+mod pipeline;
+mod stats;
+
+use std::process::ExitCode;
+
+use drydock::docker::Engine;
+
+const USAGE: &str = "usage: drydock-bench [checks|state|pipeline|all] [--rounds N]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let what = args
+        .first()
+        .map(String::as_str)
+        .unwrap_or("all")
+        .to_string();
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok());
+    if !matches!(what.as_str(), "checks" | "state" | "pipeline" | "all") {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(&what, rounds)) {
+        Ok(table) => {
+            println!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("drydock-bench: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn run(what: &str, rounds: Option<usize>) -> Result<String, String> {
+    let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    if what == "pipeline" || what == "all" {
+        let result = pipeline::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "checks" || what == "all" {
+        let image = "debian:bookworm-slim";
+        eprintln!("checks: 500 declarative checks against one {image} container");
+        let r = micro::checks(&engine, image, rounds.unwrap_or(10)).await?;
+        let per_second = r.checks as f64 / r.evaluate.median().as_secs_f64();
+        let per_exec = r.exec.median().as_secs_f64() * r.checks as f64;
+        rows.push([
+            format!("checks: {} declarative, one container", r.checks),
+            format!(
+                "{:.3} s ({:.3}–{:.3})",
+                r.evaluate.median().as_secs_f64(),
+                r.evaluate.min().as_secs_f64(),
+                r.evaluate.max().as_secs_f64()
+            ),
+            format!("{per_second:.0} checks/s"),
+            format!(
+                "one exec per check: {per_exec:.1} s ({:.1} ms/exec); target ≥ 2000 checks/s",
+                r.exec.median().as_secs_f64() * 1000.0
+            ),
+        ]);
+    }
+    if what == "state" || what == "all" {
+        let image = pipeline::largest_project_image(&engine)
+            .await
+            .unwrap_or_else(|| "debian:bookworm-slim".into());
+        eprintln!("state: whole-filesystem diff of two {image} containers");
+        let r = micro::state(&engine, &image, rounds.unwrap_or(5)).await?;
+        rows.push([
+            format!(
+                "state diff: 2 × {} paths, {:.0} MB of files",
+                r.paths,
+                r.bytes as f64 / 1e6
+            ),
+            format!(
+                "{:.2} s ({:.2}–{:.2})",
+                r.diff.median().as_secs_f64(),
+                r.diff.min().as_secs_f64(),
+                r.diff.max().as_secs_f64()
+            ),
+            format!("peak RSS {:.0} MB", r.peak_rss as f64 / 1e6),
+            format!(
+                "floor: docker export of both to /dev/null: {} s; target < 3 s, < 100 MB",
+                micro::secs(r.export.median())
+            ),
+        ]);
+    }
+    Ok(render(&rows))
+}
+
+fn render(rows: &[[String; 4]]) -> String {
+    let header = ["measure", "wall (median, min–max)", "figure", "reference"];
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .collect();
+        format!("| {} |", parts.join(" | "))
+    };
+    let mut out = line(&header.map(String::from));
+    out.push('\n');
+    out.push_str(&format!(
+        "|{}|",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    ));
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row));
+    }
+    out
+}

@@ -1,0 +1,231 @@
+//! Micro-benchmarks of the two engines drydock owns: check evaluation and the state diff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
+use drydock::pipeline::events::{Events, Scope};
+use drydock::state::{self, diff, Ignore};
+
+use crate::stats::Sample;
+
+/// The project label of the benchmark's containers (removed by `drydock clean --all`).
+const PROJECT: &str = "drydock-bench";
+
+async fn start(engine: &Engine, image: &str) -> Result<String, String> {
+    let spec = ContainerSpec {
+        image: image.to_string(),
+        name: None,
+        labels: [
+            (LABEL_PROJECT.to_string(), PROJECT.to_string()),
+            (LABEL_PID.to_string(), std::process::id().to_string()),
+        ]
+        .into(),
+    };
+    engine.run_container(&spec).await.map_err(|e| e.to_string())
+}
+
+/// Check evaluation: 500 declarative checks against one container.
+pub struct ChecksResult {
+    /// Wall time of one evaluation of all checks.
+    pub evaluate: Sample,
+    /// Number of checks.
+    pub checks: usize,
+    /// Wall time of one `docker exec true` through the API.
+    pub exec: Sample,
+}
+
+/// The check file: 100 file, 100 package, 100 user, 100 group, 50 process and 50 port checks.
+fn checks_yaml(packages: &[String], users: &[String], groups: &[String]) -> String {
+    let mut y = String::new();
+    for i in 0..100 {
+        y.push_str(&format!("- name: file {i}\n  file: /srv/checks/f{i:03}\n  type: file\n  mode: \"0644\"\n  owner: root\n"));
+    }
+    for i in 0..100 {
+        y.push_str(&format!(
+            "- name: package {i}\n  package: {}\n",
+            packages[i % packages.len()]
+        ));
+    }
+    for i in 0..100 {
+        y.push_str(&format!(
+            "- name: user {i}\n  user: {}\n",
+            users[i % users.len()]
+        ));
+    }
+    for i in 0..100 {
+        y.push_str(&format!(
+            "- name: group {i}\n  group: {}\n",
+            groups[i % groups.len()]
+        ));
+    }
+    for i in 0..50 {
+        y.push_str(&format!("- name: process {i}\n  process: sleep\n"));
+    }
+    for i in 0..50 {
+        y.push_str(&format!(
+            "- name: port {i}\n  port: {}\n  listening: false\n",
+            10000 + i
+        ));
+    }
+    y
+}
+
+fn words(output: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(output)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Runs the check benchmark `rounds` times on `image`.
+pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<ChecksResult, String> {
+    let id = start(engine, image).await?;
+    let result = async {
+        let setup = "mkdir -p /srv/checks && for i in $(seq -w 0 99); do echo x > /srv/checks/f0$i; done; chmod 644 /srv/checks/*";
+        let out = engine.exec(&id, &["/bin/sh", "-c", setup], &[], None).await.map_err(|e| e.to_string())?;
+        if out.exit_code != 0 {
+            return Err(format!("setup failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let packages = engine
+            .exec(&id, &["/bin/sh", "-c", "dpkg-query -W -f='${Package}\\n'"], &[], None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let users = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/passwd"], &[], None).await.map_err(|e| e.to_string())?;
+        let groups = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/group"], &[], None).await.map_err(|e| e.to_string())?;
+        let yaml = checks_yaml(&words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
+        let checks = drydock::config::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
+            .map_err(|d| format!("{} invalid checks", d.len()))?;
+        let refs: Vec<&drydock::config::Check> = checks.iter().collect();
+        let events = Events::silent();
+        let scope = Scope::Scenario("bench".into());
+        let mut evaluate = Sample::default();
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let results = drydock::check::evaluate(engine, &id, &refs, &scope, &events).await;
+            evaluate.push(started.elapsed());
+            let passed = results.iter().filter(|r| r.status == drydock::report::Verdict::Pass).count();
+            if passed != refs.len() {
+                let first = results.iter().find(|r| r.status != drydock::report::Verdict::Pass);
+                return Err(format!("only {passed} of {} checks passed: {first:?}", refs.len()));
+            }
+        }
+        let mut exec = Sample::default();
+        for _ in 0..rounds.max(20) {
+            let started = Instant::now();
+            engine.exec(&id, &["true"], &[], None).await.map_err(|e| e.to_string())?;
+            exec.push(started.elapsed());
+        }
+        Ok(ChecksResult {
+            evaluate,
+            checks: refs.len(),
+            exec,
+        })
+    }
+    .await;
+    let _ = engine.remove_container(&id).await;
+    result
+}
+
+/// State diff of two containers of one image.
+pub struct StateResult {
+    /// Wall time: both manifests (concurrently) and the comparison.
+    pub diff: Sample,
+    /// Paths per manifest.
+    pub paths: usize,
+    /// Bytes of file content streamed per container.
+    pub bytes: u64,
+    /// `docker export` of one container drained to nowhere.
+    pub export: Sample,
+    /// Peak resident memory of this process, in bytes, after all rounds.
+    pub peak_rss: u64,
+}
+
+/// Runs the state benchmark `rounds` times on `image`, comparing the whole filesystem.
+pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateResult, String> {
+    let a = start(engine, image).await?;
+    let b = match start(engine, image).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = engine.remove_container(&a).await;
+            return Err(e);
+        }
+    };
+    let result = async {
+        let ignore = Arc::new(Ignore::new(true, &[]).map_err(|e| e.to_string())?);
+        let roots = vec!["/".to_string()];
+        let allow = diff::allow_set(&[]).map_err(|e| e.to_string())?;
+        let mut sample = Sample::default();
+        let mut paths = 0;
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let (left, right) = tokio::try_join!(
+                state::capture(engine, &a, &roots, ignore.clone()),
+                state::capture(engine, &b, &roots, ignore.clone()),
+            )?;
+            let comparison = diff::compare(&left, &right, &allow, ("a/", "b/"));
+            sample.push(started.elapsed());
+            if !comparison.is_empty() {
+                return Err(format!(
+                    "two containers of one image differ in {} paths: {:?} {:?} {:?}",
+                    comparison.len(),
+                    comparison.only_left,
+                    comparison.only_right,
+                    comparison
+                        .changed
+                        .iter()
+                        .map(|c| (&c.path, &c.fields))
+                        .collect::<Vec<_>>()
+                ));
+            }
+            paths = left.entries.len();
+            bytes = left.entries.values().map(|e| e.size).sum();
+        }
+        // The I/O floor: both containers exported at once and thrown away.
+        let drain = |id: String| async move {
+            use futures_util::StreamExt;
+            let mut stream = Box::pin(engine.export(&id));
+            while let Some(chunk) = stream.next().await {
+                chunk.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        };
+        let mut export = Sample::default();
+        for _ in 0..rounds {
+            let started = Instant::now();
+            tokio::try_join!(drain(a.clone()), drain(b.clone()))?;
+            export.push(started.elapsed());
+        }
+        Ok(StateResult {
+            diff: sample,
+            paths,
+            bytes,
+            export,
+            peak_rss: peak_rss(),
+        })
+    }
+    .await;
+    let _ = engine.remove_container(&a).await;
+    let _ = engine.remove_container(&b).await;
+    result
+}
+
+/// VmHWM of this process.
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Seconds with millisecond precision.
+pub fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
