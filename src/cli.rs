@@ -26,6 +26,10 @@ pub struct GlobalArgs {
     /// Output format on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human, env = "DRYDOCK_FORMAT")]
     pub format: Format,
+    /// When the Docker engine does not answer, keep trying for this long (e.g. 10m) before
+    /// giving up with exit 3, showing a countdown.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, env = "DRYDOCK_WAIT_FOR_INFRA")]
+    pub wait_for_infra: Option<std::time::Duration>,
     /// No progress output; only the summary (and errors).
     #[arg(long, short, global = true, env = "DRYDOCK_QUIET")]
     pub quiet: bool,

@@ -202,8 +202,34 @@ fn load_project(cli: &Cli) -> Result<Project, Error> {
     Ok(config::load_project(&path)?)
 }
 
-async fn connect() -> Result<Engine, Error> {
-    Ok(Engine::connect().await?)
+/// Connects to the engine; with `--wait-for-infra`, keeps trying until the time is up.
+async fn connect(cli: &Cli, events: &Events, cancel: &CancellationToken) -> Result<Engine, Error> {
+    let Some(wait) = cli.global.wait_for_infra else {
+        return Ok(Engine::connect().await?);
+    };
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match Engine::connect().await {
+            Ok(engine) => return Ok(engine),
+            Err(e) => {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return Err(e.into());
+                }
+                let next = (now + std::time::Duration::from_secs(5)).min(deadline);
+                while std::time::Instant::now() < next {
+                    events.send(Event::Waiting {
+                        what: "the Docker engine".into(),
+                        left: deadline.saturating_duration_since(std::time::Instant::now()),
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = cancel.cancelled() => return Err(Error::Interrupted),
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Result<Outcome, Error> {
@@ -229,7 +255,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                     project.root.display()
                 )));
             }
-            let engine = connect().await?;
+            let engine = connect(cli, events, &cancel).await?;
             let options = RunOptions {
                 project,
                 checks,
@@ -247,7 +273,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             let checks = config::load_checks(&project)?;
             let target = standalone::Target::parse(&args.target).map_err(Error::Usage)?;
             let selection = selection(&args.select);
-            let engine = connect().await?;
+            let engine = connect(cli, events, &cancel).await?;
             let report = standalone::check(
                 &engine,
                 &project,
@@ -281,7 +307,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 .as_ref()
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| "diff".into());
-            let engine = connect().await?;
+            let engine = connect(cli, events, &cancel).await?;
             let report =
                 standalone::diff(&engine, &name, &settings, &a, &b, events, cancel).await?;
             Ok(Outcome::Report(Box::new(report), false))
@@ -292,7 +318,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 .output
                 .clone()
                 .unwrap_or_else(|| project.root.join(drydock::state::snapshot::FILE_NAME));
-            let engine = connect().await?;
+            let engine = connect(cli, events, &cancel).await?;
             let count = standalone::snapshot(&engine, &project, &output, events, cancel).await?;
             print_stdout(&format!("wrote {} ({count} paths)", output.display()));
             Ok(Outcome::Done(exit::PASS))
@@ -316,7 +342,7 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             } else {
                 Some(load_project(cli)?)
             };
-            let engine = connect().await?;
+            let engine = connect(cli, events, &cancel).await?;
             let (containers, images) = standalone::clean(
                 &engine,
                 project.as_ref().map(|p| p.name.as_str()),

@@ -109,9 +109,18 @@ pub fn load_project(path: &Path) -> Result<Project, ConfigError> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let root = std::fs::canonicalize(&root).unwrap_or(root);
+    parse_project(&root, &shown_path(path), &text)
+}
+
+/// Validates the text of a project file whose folder is `root`; `shown` names it in messages.
+pub fn parse_project(root: &Path, shown: &Path, text: &str) -> Result<Project, ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
-    let (project, diags) = parse_with(&shown_path(path), &text, |doc, d| {
-        project::validate(&root, doc, d, &env)
+    let (project, diags) = parse_with(shown, text, |doc, d| {
+        let mut project = project::validate(root, doc, d, &env);
+        if let Some(p) = project.as_mut() {
+            p.config_file = root.join(FILE_NAME);
+        }
+        project
     });
     match project.flatten() {
         Some(p) if diags.is_empty() => Ok(p),
@@ -325,5 +334,47 @@ diff:
             errors[0].starts_with("2: invalid YAML") || errors[0].starts_with("1: invalid YAML"),
             "{errors:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Every input the fuzzer ever saved, and the corpus, parse without a panic.
+    #[test]
+    fn saved_fuzz_inputs_parse_without_panicking() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut count = 0;
+        for folder in ["corpus", "regressions"] {
+            for entry in std::fs::read_dir(root.join(folder))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                let _ = parse_project(Path::new("/nonexistent"), Path::new("drydock.yaml"), &text);
+                let _ = parse_checks(Path::new("checks.yaml"), &text);
+                count += 1;
+            }
+        }
+        assert!(count >= 4, "the fuzz corpus is missing ({count} files)");
+    }
+
+    #[test]
+    fn hostile_shapes_are_errors_not_panics() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_checks(Path::new("c.yaml"), &deep).is_err());
+        let bomb = "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n";
+        assert!(parse_checks(Path::new("c.yaml"), bomb).is_err());
+        assert!(parse_checks(Path::new("c.yaml"), "\u{0}\u{feff}- name: x\n").is_err());
+        assert!(parse_project(
+            Path::new("/x"),
+            Path::new("d.yaml"),
+            "name: 0o777\nimages: !!binary x\n"
+        )
+        .is_err());
     }
 }

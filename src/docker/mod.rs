@@ -395,6 +395,17 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// Renames a container.
+    pub async fn rename(&self, container: &str, name: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: name.to_string(),
+        };
+        self.docker
+            .rename_container(container, options)
+            .await
+            .map_err(|e| EngineError::op(format!("renaming container {container}"), e))
+    }
+
     /// Whether the container exists and runs.
     pub async fn is_running(&self, container: &str) -> Result<bool, EngineError> {
         match self.docker.inspect_container(container, None).await {

@@ -61,6 +61,20 @@ impl Janitor {
         }
     }
 
+    /// Marks every held container as kept: renamed with a `-kept` suffix, which start-up
+    /// sweeps leave alone (only `drydock clean` removes them). Returns (role, id) pairs.
+    pub async fn keep(&self) -> Vec<(String, String)> {
+        let held = self.held();
+        for (role, id) in &held {
+            let name = format!(
+                "drydock-{}-{}-{role}{KEPT_SUFFIX}",
+                self.project, self.run_id
+            );
+            let _ = self.engine.rename(id, &name).await;
+        }
+        held
+    }
+
     /// The containers still held, with their roles.
     pub fn held(&self) -> Vec<(String, String)> {
         self.containers
@@ -89,6 +103,9 @@ impl Janitor {
     }
 }
 
+/// The name suffix of containers kept with `--keep`.
+pub const KEPT_SUFFIX: &str = "-kept";
+
 /// This machine's name, to tell our own leftovers from another host's on a shared engine.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -103,10 +120,11 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// Removes containers of `project` (or of every project when `None`) whose drydock process is
-/// gone. Returns how many were removed.
+/// gone; kept containers (`--keep`) only when `kept` is true. Returns how many were removed.
 pub async fn sweep(
     engine: &Engine,
     project: Option<&str>,
+    kept: bool,
 ) -> Result<usize, crate::docker::EngineError> {
     let filter: Vec<(&str, &str)> = match project {
         Some(p) => vec![(LABEL_PROJECT, p)],
@@ -122,7 +140,12 @@ pub async fn sweep(
             .get(LABEL_PID)
             .and_then(|p| p.parse::<u32>().ok())
             .is_some_and(pid_alive);
-        if same_host && !alive {
+        let is_kept = c
+            .names
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.ends_with(KEPT_SUFFIX));
+        if same_host && !alive && (kept || !is_kept) {
             if let Some(id) = c.id {
                 engine.remove_container(&id).await?;
                 removed += 1;

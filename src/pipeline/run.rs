@@ -78,7 +78,8 @@ pub async fn run(
     let keep = options.keep && !matches!(result, Err(Error::Interrupted));
     let kept: Vec<KeptContainer> = if keep {
         janitor
-            .held()
+            .keep()
+            .await
             .into_iter()
             .map(|(scenario, id)| KeptContainer { scenario, id })
             .collect()
@@ -105,7 +106,8 @@ async fn pipeline(
     let mut timings = Timings::default();
     let images_started = Instant::now();
     provision::preflight(&project.provision.kind)?;
-    let removed = super::janitor::sweep(engine, Some(&project.name)).await?;
+    preflight_disk(engine).await?;
+    let removed = super::janitor::sweep(engine, Some(&project.name), false).await?;
     if removed > 0 {
         events.note(
             &Scope::Images,
@@ -289,6 +291,41 @@ async fn pipeline(
         timings_ms: timings,
         duration_ms: 0,
     })
+}
+
+/// Below this much free space where the engine keeps images, a run would fail half-way.
+const MIN_FREE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Refuses to start when the engine's disk is nearly full (a local engine only: the data root
+/// must be visible from here).
+async fn preflight_disk(engine: &Engine) -> Result<(), Error> {
+    let Some(root) = engine.info_data_root().await else {
+        return Ok(());
+    };
+    let Ok(out) = tokio::process::Command::new("df")
+        .args(["-Pk", &root])
+        .output()
+        .await
+    else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let available = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024);
+    match available {
+        Some(free) if free < MIN_FREE_BYTES => Err(Error::Infrastructure {
+            part: "disk".into(),
+            message: format!(
+                "only {:.1} GiB free under {root}, where the engine keeps images and containers; free some space (`drydock clean --images`, `docker system prune`) and run again",
+                free as f64 / (1024.0 * 1024.0 * 1024.0)
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn compare_snapshot(file: &Path, locked: bool, manifest: &Manifest) -> SnapshotReport {

@@ -358,7 +358,7 @@ pub async fn clean(
     project: Option<&str>,
     images: bool,
 ) -> Result<(usize, usize), Error> {
-    let containers = super::janitor::sweep(engine, project).await?;
+    let containers = super::janitor::sweep(engine, project, true).await?;
     let mut removed_images = 0;
     if images {
         let label_value = project.unwrap_or("");
