@@ -190,6 +190,7 @@ pub async fn ensure_default(
     // The previous default image keeps its keyed tag until `drydock clean`; moving `:default`
     // is what makes it the one in use.
     engine.tag(&id, &tags.default()).await?;
+    prune_superseded(engine, &project.name, "default-", &keyed).await;
     events.note(&scope, format!("default image {keyed} built"));
     events.send(Event::Finished {
         scope,
@@ -201,6 +202,26 @@ pub async fn ensure_default(
         tag: keyed,
         built: true,
     })
+}
+
+/// Removes the project's images that `current` supersedes: other `default-<key>` tags after a
+/// default build, other `production-<commit>` tags after a production build. An image still
+/// used by a container (another run) stays; promoted `:production` is never touched.
+pub async fn prune_superseded(engine: &Engine, project: &str, prefix: &str, current: &str) {
+    let Ok(images) = engine.images_with_label(LABEL_PROJECT, project).await else {
+        return;
+    };
+    let repo = Tags::new(project).repo();
+    for (_, tags) in images {
+        for tag in tags {
+            let Some(name) = tag.strip_prefix(&format!("{repo}:")) else {
+                continue;
+            };
+            if name.starts_with(prefix) && tag != current {
+                let _ = engine.remove_image(&tag).await;
+            }
+        }
+    }
 }
 
 /// An exclusive lock shared by every drydock process on this machine, held until dropped.

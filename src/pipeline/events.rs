@@ -87,6 +87,7 @@ pub enum Event {
 #[derive(Clone)]
 pub struct Events {
     sender: Option<UnboundedSender<Event>>,
+    secrets: std::sync::Arc<Vec<String>>,
 }
 
 impl Events {
@@ -94,18 +95,67 @@ impl Events {
     pub fn new(sender: UnboundedSender<Event>) -> Self {
         Events {
             sender: Some(sender),
+            secrets: Default::default(),
+        }
+    }
+
+    /// The same channel, masking `secrets` in every event's text.
+    pub fn with_secrets(&self, secrets: Vec<String>) -> Self {
+        Events {
+            sender: self.sender.clone(),
+            secrets: std::sync::Arc::new(secrets.into_iter().filter(|s| !s.is_empty()).collect()),
         }
     }
 
     /// Events go nowhere.
     pub fn silent() -> Self {
-        Events { sender: None }
+        Events {
+            sender: None,
+            secrets: Default::default(),
+        }
     }
 
     /// Sends an event; a reporter that went away is not an error.
     pub fn send(&self, event: Event) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(event);
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        let event = if self.secrets.is_empty() {
+            event
+        } else {
+            self.masked(event)
+        };
+        let _ = sender.send(event);
+    }
+
+    fn masked(&self, event: Event) -> Event {
+        let mask = |text: String| {
+            self.secrets.iter().fold(text, |t, s| {
+                if t.contains(s.as_str()) {
+                    t.replace(s.as_str(), "***")
+                } else {
+                    t
+                }
+            })
+        };
+        match event {
+            Event::Stage { scope, stage } => Event::Stage {
+                scope,
+                stage: mask(stage),
+            },
+            Event::Progress { scope, text } => Event::Progress {
+                scope,
+                text: mask(text),
+            },
+            Event::Note { scope, text } => Event::Note {
+                scope,
+                text: mask(text),
+            },
+            Event::Check { scope, mut result } => {
+                result.message = mask(result.message);
+                Event::Check { scope, result }
+            }
+            other => other,
         }
     }
 

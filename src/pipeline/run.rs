@@ -69,6 +69,15 @@ pub async fn run(
     let run_id = new_run_id();
     let janitor = Arc::new(Janitor::new(engine.clone(), &options.project.name, &run_id));
     let started = Instant::now();
+    let secrets: Vec<String> = options
+        .project
+        .provision
+        .env
+        .iter()
+        .filter(|v| v.secret)
+        .map(|v| v.value.clone())
+        .collect();
+    let events = &events.with_secrets(secrets.clone());
     let body = pipeline(engine, &options, events, &janitor, &run_id);
     let result = tokio::select! {
         r = body => r,
@@ -92,6 +101,7 @@ pub async fn run(
     report.kept = kept;
     report.timings_ms.cleanup = cleanup_ms;
     report.duration_ms = started.elapsed().as_millis() as u64;
+    report.mask(&secrets);
     Ok(report)
 }
 
@@ -131,39 +141,20 @@ async fn pipeline(
         ..Default::default()
     };
 
-    let fresh = async {
-        let mut attempt = 0;
-        loop {
-            let run = scenario(
-                engine,
-                options,
-                events,
-                janitor,
-                &default.tag,
-                "fresh",
-                &project.root,
-                timeout,
-                &ignore,
-                true,
-            )
-            .await;
-            if run.report.status != Verdict::Error || attempt >= options.retries {
-                break run;
-            }
-            attempt += 1;
-            if let Some(c) = &run.container {
-                janitor.remove(c).await;
-            }
-            events.note(
-                &Scope::Scenario("fresh".into()),
-                format!(
-                    "infrastructure error; retrying ({attempt}/{})",
-                    options.retries
-                ),
-            );
-            tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
-        }
-    };
+    let fresh = retrying(options.retries, events, janitor, "fresh", || {
+        scenario(
+            engine,
+            options,
+            events,
+            janitor,
+            &default.tag,
+            "fresh",
+            &project.root,
+            timeout,
+            &ignore,
+            true,
+        )
+    });
     let upgrade = async {
         let production_started = Instant::now();
         let resolved = production_image(engine, project, &default, events, janitor, timeout).await;
@@ -173,9 +164,8 @@ async fn pipeline(
             Err(e) => return (Err(e), production_ms),
         };
         events.note(&Scope::Production, format!("production image: {why}"));
-        let mut attempt = 0;
-        let run = loop {
-            let run = scenario(
+        let run = retrying(options.retries, events, janitor, "upgrade", || {
+            scenario(
                 engine,
                 options,
                 events,
@@ -187,23 +177,8 @@ async fn pipeline(
                 &ignore,
                 false,
             )
-            .await;
-            if run.report.status != Verdict::Error || attempt >= options.retries {
-                break run;
-            }
-            attempt += 1;
-            if let Some(c) = &run.container {
-                janitor.remove(c).await;
-            }
-            events.note(
-                &Scope::Scenario("upgrade".into()),
-                format!(
-                    "infrastructure error; retrying ({attempt}/{})",
-                    options.retries
-                ),
-            );
-            tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
-        };
+        })
+        .await;
         (Ok((run, image, why, built)), production_ms)
     };
     let (fresh, (upgrade, production_ms)) = tokio::join!(fresh, upgrade);
@@ -269,8 +244,7 @@ async fn pipeline(
         InfrastructureError {
             part: failing
                 .and_then(|s| s.provision.as_ref())
-                .and_then(|p| p.message.clone())
-                .map(|_| "provisioning infrastructure".to_string())
+                .and_then(|p| p.infrastructure.clone())
                 .unwrap_or_else(|| "infrastructure".to_string()),
             message: failing
                 .and_then(|s| s.message.clone())
@@ -325,6 +299,38 @@ async fn preflight_disk(engine: &Engine) -> Result<(), Error> {
             ),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Runs a scenario, and again on a new container after an infrastructure error, up to
+/// `retries` more times with a growing pause. Assertion failures are never retried.
+async fn retrying<F, Fut>(
+    retries: u32,
+    events: &Events,
+    janitor: &Janitor,
+    name: &str,
+    mut attempt: F,
+) -> ScenarioRun
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ScenarioRun>,
+{
+    let mut tries = 0;
+    loop {
+        let mut run = attempt().await;
+        tries += 1;
+        run.report.attempts = tries;
+        if run.report.status != Verdict::Error || tries > retries {
+            return run;
+        }
+        if let Some(c) = &run.container {
+            janitor.remove(c).await;
+        }
+        events.note(
+            &Scope::Scenario(name.into()),
+            format!("infrastructure error; retrying ({tries}/{retries})"),
+        );
+        tokio::time::sleep(Duration::from_secs(2 * u64::from(tries))).await;
     }
 }
 
@@ -413,6 +419,7 @@ async fn production_image(
         .collect();
     engine.commit(&container, &tag, labels).await?;
     janitor.remove(&container).await;
+    image::prune_superseded(engine, &project.name, "production-", &tag).await;
     let why = format!(
         "built from {git_ref} @ {short} in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -438,6 +445,10 @@ fn provision_report(outcome: &Outcome) -> ProvisionReport {
             ),
             None => f.message.clone(),
         }),
+        infrastructure: outcome
+            .failure
+            .as_ref()
+            .and_then(|f| f.infrastructure.clone()),
         log: outcome.log.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
     }
@@ -484,6 +495,7 @@ async fn scenario(
             provision: None,
             checks: Vec::new(),
             changed_paths: Vec::new(),
+            attempts: 1,
             message: None,
             duration_ms: 0,
         },
@@ -614,6 +626,7 @@ async fn scenario(
             provision: None,
             checks: Vec::new(),
             changed_paths: Vec::new(),
+            attempts: 1,
             message: None,
             duration_ms: 0,
         };
@@ -662,7 +675,7 @@ async fn scenario(
                                 let allow = diff::allow_set(&[])
                                     .unwrap_or_else(|_| globset::GlobSet::empty());
                                 let c =
-                                    diff::compare(&manifest, &after, &allow, ("first/", "second/"));
+                                    diff::compare(&manifest, &after, &allow, ("first", "second"));
                                 let mut changes: Vec<PathChange> = Vec::new();
                                 changes.extend(
                                     c.only_left.iter().map(|p| removed_or_added(p, "removed")),

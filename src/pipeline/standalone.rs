@@ -167,6 +167,7 @@ pub async fn check(
         },
         checks: results,
         changed_paths: Vec::new(),
+        attempts: 1,
         duration_ms: elapsed.as_millis() as u64,
     });
     report.timings_ms.checks = elapsed.as_millis() as u64;

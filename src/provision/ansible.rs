@@ -83,6 +83,7 @@ fn message_of(json: &str) -> String {
             if !msg.is_empty() {
                 parts.push(msg);
             }
+            let (msg, stderr) = (msg.trim(), stderr.trim());
             if !stderr.is_empty() && !msg.contains(stderr) {
                 parts.push(stderr);
             }

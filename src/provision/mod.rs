@@ -158,6 +158,26 @@ pub async fn run(
             }
         }
     };
+    // A package failure may hide an unreachable mirror ("Unable to locate package" after a
+    // silent failed update): ask the mirror itself before blaming the code.
+    if outcome.status == Status::Failed {
+        if let Some(failure) = &outcome.failure {
+            let text = format!("{}\n{}", failure.message, outcome.log);
+            if mentions_packages(&text) {
+                if let Some(line) = probe_mirror(engine, request.container).await {
+                    outcome.status = Status::Infrastructure;
+                    outcome.failure = Some(Failure {
+                        task: failure.task.clone(),
+                        message: format!(
+                            "{} (the package mirror is unreachable from the container: {line})",
+                            failure.message
+                        ),
+                        infrastructure: Some("package mirror".into()),
+                    });
+                }
+            }
+        }
+    }
     // A container that stopped under the provisioner is an infrastructure failure, whatever
     // the provisioner made of it.
     if outcome.status != Status::Ok && !engine.is_running(request.container).await.unwrap_or(false)
@@ -437,6 +457,41 @@ pub fn infrastructure_cause(text: &str) -> Option<&'static str> {
         .iter()
         .find(|(pattern, _)| text.contains(pattern))
         .map(|(_, part)| *part)
+}
+
+/// Whether a failure talks about packages, so the mirror is worth probing.
+fn mentions_packages(text: &str) -> bool {
+    [
+        "Unable to locate package",
+        "No package matching",
+        "apt cache",
+        "apt-get",
+        "E: Package",
+        "has no installation candidate",
+        "Failed to fetch",
+        "dpkg",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+}
+
+/// Runs `apt-get update` in the container; returns the line saying the mirror is unreachable,
+/// or `None` when the mirror answers (or the image has no apt).
+async fn probe_mirror(engine: &Engine, container: &str) -> Option<String> {
+    let cmd = [
+        "/bin/sh",
+        "-c",
+        "command -v apt-get >/dev/null 2>&1 || exit 0; apt-get update -q 2>&1",
+    ];
+    let run = engine.exec(container, &cmd, &[], None);
+    let out = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| infrastructure_cause(l).is_some())
+        .map(|l| l.trim().to_string())
 }
 
 /// Replaces every secret value in `text` with `***`.

@@ -6,13 +6,13 @@
 pub mod summary;
 pub mod terminal;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The version of the JSON report's shape; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The answer of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// The change installs, upgrades and converges cleanly.
@@ -46,7 +46,7 @@ impl Verdict {
 }
 
 /// Everything a run found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -78,7 +78,7 @@ pub struct RunReport {
 }
 
 /// A container left running by `--keep`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeptContainer {
     /// The scenario it belongs to.
     pub scenario: String,
@@ -87,7 +87,7 @@ pub struct KeptContainer {
 }
 
 /// The images of a run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImagesReport {
     /// The default image's tag.
     pub default: String,
@@ -102,7 +102,7 @@ pub struct ImagesReport {
 }
 
 /// An infrastructure failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InfrastructureError {
     /// The part that failed (`docker engine`, `package mirror`, ...).
     pub part: String,
@@ -111,7 +111,7 @@ pub struct InfrastructureError {
 }
 
 /// One scenario's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioReport {
     /// `fresh`, `upgrade` or `idempotence`.
     pub name: String,
@@ -124,6 +124,9 @@ pub struct ScenarioReport {
     /// Paths the second provisioning changed (idempotence only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<PathChange>,
+    /// How many times the scenario ran (more than 1 after infrastructure retries).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub attempts: u32,
     /// Why the scenario did not pass, in one sentence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -132,7 +135,7 @@ pub struct ScenarioReport {
 }
 
 /// One provisioning run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProvisionReport {
     /// `pass`, `fail` or `error`.
     pub status: String,
@@ -146,6 +149,9 @@ pub struct ProvisionReport {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The part of the infrastructure that failed, when it was not the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infrastructure: Option<String>,
     /// The whole output (secrets masked).
     pub log: String,
     /// Wall time.
@@ -153,7 +159,7 @@ pub struct ProvisionReport {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckResult {
     /// The check's name.
     pub name: String,
@@ -173,7 +179,7 @@ pub struct CheckResult {
 }
 
 /// A path that differs between two states.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PathChange {
     /// The path.
     pub path: String,
@@ -189,7 +195,7 @@ pub struct PathChange {
 }
 
 /// Fresh vs upgrade.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiffReport {
     /// `pass` when no finding remains after `diff.allow`.
     pub status: Verdict,
@@ -206,7 +212,7 @@ pub struct DiffReport {
 }
 
 /// The working tree's fresh state vs the committed snapshot.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotReport {
     /// The snapshot file.
     pub file: String,
@@ -219,7 +225,7 @@ pub struct SnapshotReport {
 }
 
 /// Wall time per stage, in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// Base and default image.
     pub images: u64,
@@ -237,6 +243,50 @@ pub struct Timings {
     pub diff: u64,
     /// Removing containers.
     pub cleanup: u64,
+}
+
+impl RunReport {
+    /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`.
+    pub fn mask(&mut self, secrets: &[String]) {
+        let secrets: Vec<&str> = secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if secrets.is_empty() {
+            return;
+        }
+        let Ok(mut value) = serde_json::to_value(&*self) else {
+            return;
+        };
+        mask_value(&mut value, &secrets);
+        if let Ok(masked) = serde_json::from_value(value) {
+            *self = masked;
+        }
+    }
+}
+
+fn mask_value(value: &mut serde_json::Value, secrets: &[&str]) {
+    match value {
+        serde_json::Value::String(s) => {
+            for secret in secrets {
+                if s.contains(secret) {
+                    *s = s.replace(secret, "***");
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_value(v, secrets)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
+        _ => {}
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// Renders the report as JSON.

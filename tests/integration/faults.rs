@@ -116,3 +116,256 @@ fn sigint_during_provisioning_exits_130_and_removes_every_container() {
         "containers left after SIGINT"
     );
 }
+
+const PLAYBOOK_HEAD: &str = "- name: fixture\n  hosts: all\n  gather_facts: false\n  tasks:\n";
+const WRITE_TASK: &str = "    - name: Write the config\n      ansible.builtin.copy: { dest: /etc/app.conf, content: \"port=80\\n\" }\n";
+const APP_CHECK: &str = "- name: config\n  file: /etc/app.conf\n";
+
+#[test]
+fn an_unreachable_package_mirror_is_an_infrastructure_error_retried_then_exit_3() {
+    let dead_mirror = "    - name: Use the internal mirror\n      ansible.builtin.copy: { dest: /etc/apt/sources.list, content: \"deb http://127.0.0.1:9/debian bookworm main\\n\" }\n    - name: Install curl\n      ansible.builtin.apt: { name: curl, update_cache: true }\n";
+    let project = Project::debian("it-mirror", "  ansible:\n    playbook: site.yml", APP_CHECK)
+        .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}"))
+        .commit("production")
+        .file(
+            "site.yml",
+            &format!("{PLAYBOOK_HEAD}{dead_mirror}{WRITE_TASK}"),
+        );
+    let run = project.drydock(&["run", "--format", "json"]);
+    run.expect_code(3);
+    let json = run.json();
+    assert_eq!(json["verdict"], "error");
+    assert_eq!(json["error"]["part"], "package mirror");
+    for name in ["fresh", "upgrade"] {
+        let s = run.scenario(name);
+        assert_eq!(s["status"], "error", "{s:#}");
+        assert_eq!(s["attempts"], 2, "retried once by default");
+        assert_eq!(s["provision"]["infrastructure"], "package mirror");
+        let message = s["message"].as_str().unwrap();
+        assert!(
+            message.contains("Could not connect to 127.0.0.1:9"),
+            "{message}"
+        );
+        assert!(message.contains("the change was not judged"), "{message}");
+    }
+    assert!(containers_of("it-mirror").is_empty());
+}
+
+#[test]
+fn a_real_package_failure_with_a_working_mirror_is_a_failure_never_an_error() {
+    let script = "set -e\napt-get update -qq\napt-get install -y -qq ngnix\n";
+    let project = Project::debian(
+        "it-typo",
+        "  shell:\n    script: p.sh",
+        "- name: passwd\n  file: /etc/passwd\n",
+    )
+    .file("p.sh", "true\n")
+    .commit("production")
+    .file("p.sh", script);
+    let run = project.drydock(&["run", "--format", "json"]);
+    run.expect_code(1);
+    let fresh = run.scenario("fresh");
+    assert_eq!(fresh["status"], "fail");
+    assert!(
+        fresh["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to locate package ngnix"),
+        "{fresh:#}"
+    );
+    assert_eq!(
+        fresh["attempts"].as_u64().unwrap_or(1),
+        1,
+        "failures are not retried"
+    );
+}
+
+#[test]
+fn a_container_killed_from_outside_is_an_infrastructure_error() {
+    let slow = "    - name: Take a long time\n      ansible.builtin.command: sleep 120\n";
+    let project = Project::debian("it-killed", "  ansible:\n    playbook: site.yml", APP_CHECK)
+        .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}"))
+        .commit("production")
+        .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}{slow}"));
+    let mut child = drydock_command()
+        .current_dir(project.path())
+        .args(["run", "--retries", "0", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = 0;
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("Take a long time") {
+            seen += 1;
+            if seen == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, 2, "both scenarios reached the slow task");
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = remove_scenario_containers("it-killed");
+    assert_eq!(killed, 2);
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let output = child.wait_with_output().expect("wait");
+    let _ = drain.join();
+    let run = crate::fixture::Run::from(output);
+    run.expect_code(3);
+    for name in ["fresh", "upgrade"] {
+        let s = run.scenario(name);
+        assert_eq!(s["status"], "error");
+        let message = s["message"].as_str().unwrap();
+        assert!(
+            message.contains("the container stopped or was removed while it was being provisioned"),
+            "{message}"
+        );
+    }
+    assert!(containers_of("it-killed").is_empty());
+}
+
+/// Removes the fresh and upgrade containers of `project` as an outside actor would.
+fn remove_scenario_containers(project: &str) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.expect("engine");
+        let mut n = 0;
+        for role in ["fresh", "upgrade"] {
+            let found = engine
+                .containers_with_labels(&[
+                    (drydock::docker::LABEL_PROJECT, project),
+                    (drydock::docker::LABEL_ROLE, role),
+                ])
+                .await
+                .expect("list");
+            for c in found {
+                engine
+                    .remove_container(c.id.as_deref().unwrap_or_default())
+                    .await
+                    .expect("remove");
+                n += 1;
+            }
+        }
+        n
+    })
+}
+
+#[test]
+fn sigterm_during_an_image_build_exits_130_quickly() {
+    let project = Project::debian("it-sigterm", "  shell:\n    script: p.sh", APP_CHECK)
+        .file(
+            "images/default/Dockerfile",
+            "FROM debian:bookworm-slim\nRUN sleep 120\n",
+        )
+        .file("p.sh", "true\n")
+        .commit("production");
+    let mut child = drydock_command()
+        .current_dir(project.path())
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("RUN sleep 120") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let started = Instant::now();
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let status = child.wait().expect("wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    let _ = drain.join();
+    assert!(containers_of("it-sigterm").is_empty());
+}
+
+#[test]
+fn two_concurrent_runs_both_finish_and_build_the_production_image_once() {
+    let project = Project::debian("it-concurrent", "  shell:\n    script: p.sh", APP_CHECK)
+        .file("p.sh", "echo port=80 > /etc/app.conf\n")
+        .commit("production")
+        .file("p.sh", "echo port=8080 > /etc/app.conf\n");
+    let spawn = || {
+        drydock_command()
+            .current_dir(project.path())
+            .args(["run", "--format", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let runs: Vec<crate::fixture::Run> = [a, b]
+        .into_iter()
+        .map(|c| crate::fixture::Run::from(c.wait_with_output().expect("wait")))
+        .collect();
+    let mut built = 0;
+    let mut run_ids = Vec::new();
+    for run in &runs {
+        run.expect_code(0);
+        let json = run.json();
+        if json["images"]["production_built"] == true {
+            built += 1;
+        }
+        run_ids.push(json["run_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        built, 1,
+        "the production image was built by exactly one run"
+    );
+    assert_ne!(run_ids[0], run_ids[1]);
+    assert!(containers_of("it-concurrent").is_empty());
+}
+
+#[test]
+fn a_canary_secret_never_reaches_logs_or_reports() {
+    const CANARY: &str = "canary-9f3c1e7d-secret";
+    let v1 = "mkdir -p /etc/app\necho \"token is $API_TOKEN\"\n[ -e /etc/app/token ] || echo \"$API_TOKEN-v1\" > /etc/app/token\n";
+    let v2 = "mkdir -p /etc/app\necho \"token is $API_TOKEN\"\n[ -e /etc/app/token ] || echo \"$API_TOKEN-v2\" > /etc/app/token\ntest -e /nonexistent-$API_TOKEN\n";
+    let project = Project::debian(
+        "it-secret",
+        "  shell:\n    script: p.sh\n  env:\n    - { name: API_TOKEN, from_env: DRYDOCK_IT_CANARY }",
+        "- name: token\n  file: /etc/app/token\n  contains: [nothing-like-this]\n",
+    )
+    .file("p.sh", v1)
+    .commit("production")
+    .file("p.sh", v2);
+    let env = [("DRYDOCK_IT_CANARY", CANARY)];
+    let json = project.drydock_env(&["run", "--format", "json"], &env);
+    json.expect_code(1);
+    assert!(
+        !json.stdout.contains(CANARY),
+        "the JSON report leaks the secret"
+    );
+    assert!(
+        !json.stderr.contains(CANARY),
+        "progress output leaks the secret"
+    );
+    assert!(
+        json.stdout.contains("token is ***"),
+        "the log is kept, masked"
+    );
+    let human = project.drydock_env(&["run"], &env);
+    assert!(
+        !human.stdout.contains(CANARY) && !human.stderr.contains(CANARY),
+        "the summary leaks the secret"
+    );
+}

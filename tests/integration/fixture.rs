@@ -12,7 +12,6 @@ pub const BASE: &str = "    base:\n      image: debian:bookworm-slim\n      boot
 /// A project in a temporary folder, removed (with its images) when dropped.
 pub struct Project {
     pub dir: PathBuf,
-    #[allow(dead_code)]
     pub name: String,
 }
 
@@ -98,12 +97,46 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let _ = drydock_command()
-            .current_dir(&self.dir)
-            .args(["clean", "--images"])
-            .output();
+        remove_everything_of(&self.name);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Removes every container and image labelled for `project`.
+pub fn remove_everything_of(project: &str) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let Ok(engine) = drydock::docker::Engine::connect().await else {
+            return;
+        };
+        let label = drydock::docker::LABEL_PROJECT;
+        for c in engine
+            .containers_with_labels(&[(label, project)])
+            .await
+            .unwrap_or_default()
+        {
+            let _ = engine
+                .remove_container(c.id.as_deref().unwrap_or_default())
+                .await;
+        }
+        // Newest first: an image may be built on an older one of the project.
+        let mut images = engine
+            .images_with_label(label, project)
+            .await
+            .unwrap_or_default();
+        images.reverse();
+        for (id, tags) in images {
+            for tag in tags {
+                let _ = engine.remove_image(&tag).await;
+            }
+            let _ = engine.remove_image(&id).await;
+        }
+    });
 }
 
 /// The drydock binary, with plain output.

@@ -151,7 +151,7 @@ fn a_script_that_appends_on_every_run_fails_filesystem_idempotence() {
     );
     assert_eq!(
         idem["changed_paths"][0]["unified"],
-        "--- first//etc/app/history\n+++ second//etc/app/history\n@@ -1 +1,2 @@\n deployed\n+deployed\n"
+        "--- first/etc/app/history\n+++ second/etc/app/history\n@@ -1 +1,2 @@\n deployed\n+deployed\n"
     );
     assert_eq!(idem["changed_paths"].as_array().unwrap().len(), 1);
 }
