@@ -76,11 +76,24 @@ pub struct SelectArgs {
     pub filters: Vec<String>,
 }
 
+/// Report files, for CI.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ReportArgs {
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_JUNIT")]
+    pub junit: Option<PathBuf>,
+    /// Also write a markdown report (a pull-request comment body) here.
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_MARKDOWN")]
+    pub markdown: Option<PathBuf>,
+}
+
 /// `drydock run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
     /// Keep the containers and print how to enter them.
     #[arg(long, env = "DRYDOCK_KEEP")]
     pub keep: bool,
@@ -105,6 +118,8 @@ pub struct CheckArgs {
     pub target: String,
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
     /// Only checks that apply to this scenario (fresh or upgrade).
     #[arg(long)]
     pub scenario: Option<String>,
@@ -123,6 +138,8 @@ pub struct DiffArgs {
     /// Extra globs to ignore.
     #[arg(long = "ignore", value_delimiter = ',', num_args = 1..)]
     pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// `drydock snapshot`.

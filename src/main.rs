@@ -69,9 +69,13 @@ async fn async_main(cli: Cli) -> u8 {
     drop(events);
     let _ = reporter.await;
     match result {
-        Ok(Outcome::Report(report, fail_on_flaky)) => {
+        Ok(Outcome::Report(report, extras)) => {
+            if let Err(e) = write_reports(&report, &extras, format) {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
             let mut verdict = report.verdict;
-            if fail_on_flaky
+            if extras.fail_on_flaky
                 && verdict == Verdict::Pass
                 && report
                     .scenarios
@@ -170,8 +174,67 @@ fn spawn_signal_handler(cancel: CancellationToken) {
 }
 
 enum Outcome {
-    Report(Box<RunReport>, bool),
+    Report(Box<RunReport>, Extras),
     Done(u8),
+}
+
+/// What to do with a report besides printing it.
+#[derive(Default)]
+struct Extras {
+    fail_on_flaky: bool,
+    reports: cli::ReportArgs,
+    /// The playbook (path as shown, text), for GitHub annotations.
+    playbook: Option<(String, String)>,
+}
+
+fn playbook_of(project: &Project) -> Option<(String, String)> {
+    match &project.provision.kind {
+        config::ProvisionKind::Ansible { playbook } => {
+            let full = project.root.join(playbook);
+            let text = std::fs::read_to_string(&full).ok()?;
+            Some((config::shown_path(&full).display().to_string(), text))
+        }
+        config::ProvisionKind::Shell { .. } => None,
+    }
+}
+
+/// Writes `--junit`/`--markdown` files and, on GitHub Actions, the step summary and annotations.
+fn write_reports(report: &RunReport, extras: &Extras, format: Format) -> Result<(), String> {
+    let write = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    };
+    if let Some(path) = &extras.reports.junit {
+        write(path, &report::junit::render(report))?;
+    }
+    let markdown = || report::markdown::render(report, report::markdown::LIMIT);
+    if let Some(path) = &extras.reports.markdown {
+        write(path, &markdown())?;
+    }
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        if let Ok(summary) = std::env::var("GITHUB_STEP_SUMMARY") {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .map_err(|e| format!("opening GITHUB_STEP_SUMMARY {summary}: {e}"))?;
+            writeln!(file, "{}", markdown())
+                .map_err(|e| format!("writing GITHUB_STEP_SUMMARY: {e}"))?;
+        }
+        let playbook = extras
+            .playbook
+            .as_ref()
+            .map(|(p, t)| (p.as_str(), t.as_str()));
+        let lines = report::github::annotations(report, playbook);
+        // Workflow commands are read from the step's output; keep stdout pure JSON when asked.
+        for line in lines {
+            if format == Format::Json {
+                eprintln!("{line}");
+            } else {
+                print_stdout(&line);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn selection(args: &SelectArgs) -> Selection {
@@ -265,8 +328,14 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 snapshot,
                 provision_timeout: args.provision_timeout,
             };
+            let playbook = playbook_of(&options.project);
             let report = drydock::pipeline::run::run(&engine, options, events, cancel).await?;
-            Ok(Outcome::Report(Box::new(report), args.fail_on_flaky))
+            let extras = Extras {
+                fail_on_flaky: args.fail_on_flaky,
+                reports: args.reports.clone(),
+                playbook,
+            };
+            Ok(Outcome::Report(Box::new(report), extras))
         }
         Command::Check(args) => {
             let project = load_project(cli)?;
@@ -285,7 +354,11 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 cancel,
             )
             .await?;
-            Ok(Outcome::Report(Box::new(report), false))
+            let extras = Extras {
+                reports: args.reports.clone(),
+                ..Default::default()
+            };
+            Ok(Outcome::Report(Box::new(report), extras))
         }
         Command::Diff(args) => {
             let a = standalone::Target::parse(&args.a).map_err(Error::Usage)?;
@@ -310,7 +383,11 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
             let engine = connect(cli, events, &cancel).await?;
             let report =
                 standalone::diff(&engine, &name, &settings, &a, &b, events, cancel).await?;
-            Ok(Outcome::Report(Box::new(report), false))
+            let extras = Extras {
+                reports: args.reports.clone(),
+                ..Default::default()
+            };
+            Ok(Outcome::Report(Box::new(report), extras))
         }
         Command::Snapshot(args) => {
             let project = load_project(cli)?;

@@ -3,6 +3,9 @@
 //! Everything a run found ends up in one [`RunReport`]; the terminal summary and the JSON
 //! output are renderings of it. Nothing here talks to the engine or runs anything.
 
+pub mod github;
+pub mod junit;
+pub mod markdown;
 pub mod summary;
 pub mod terminal;
 

@@ -130,7 +130,8 @@ pub fn verdict_line(report: &RunReport) -> String {
     }
 }
 
-fn scenario_line(s: &ScenarioReport) -> String {
+/// One line about a scenario: why it did not pass, or what it did.
+pub fn scenario_line(s: &ScenarioReport) -> String {
     if let Some(message) = &s.message {
         return message.clone();
     }

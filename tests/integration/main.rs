@@ -5,5 +5,6 @@ mod fixture;
 
 mod checks;
 mod faults;
+mod reports;
 mod run;
 mod state;

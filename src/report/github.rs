@@ -1,0 +1,85 @@
+//! GitHub Actions: `::error` annotations at the check-file line of each failing check and at
+//! the playbook line of a failed provisioning task (at most 10, as GitHub shows no more).
+
+use super::{RunReport, Verdict};
+
+/// GitHub shows at most this many annotations of a kind per step.
+pub const MAX_ANNOTATIONS: usize = 10;
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The line of `- name: TASK` in the playbook text.
+pub fn task_line(playbook: &str, task: &str) -> Option<usize> {
+    playbook
+        .lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ").trim_start();
+            l.strip_prefix("name:")
+                .map(|n| n.trim().trim_matches('"').trim_matches('\'') == task)
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
+}
+
+/// The annotation lines; `playbook` is the playbook's path (as the workflow sees it) and text.
+pub fn annotations(report: &RunReport, playbook: Option<(&str, &str)>) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &report.scenarios {
+        if let (Some(p), Some((path, text))) = (&s.provision, playbook) {
+            if let (Some(task), true) = (&p.failed_task, p.status == "fail") {
+                let line = task_line(text, task).unwrap_or(1);
+                out.push(format!(
+                    "::error file={},line={line},title={}::{}",
+                    escape_property(path),
+                    escape_property(&format!("drydock {}: task \"{task}\" failed", s.name)),
+                    escape_data(p.message.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+        for c in s.checks.iter().filter(|c| c.status == Verdict::Fail) {
+            out.push(format!(
+                "::error file={},line={},title={}::{}",
+                escape_property(&c.file),
+                c.line,
+                escape_property(&format!("drydock {}: {}", s.name, c.name)),
+                escape_data(&c.message)
+            ));
+        }
+    }
+    if let Some(d) = &report.diff {
+        if d.status == Verdict::Fail {
+            let count = d.only_in_fresh.len() + d.only_in_upgrade.len() + d.changed.len();
+            out.push(format!(
+                "::error title=drydock state diff::{}",
+                escape_data(&format!(
+                    "fresh and upgraded servers differ in {count} path(s); see the step summary"
+                ))
+            ));
+        }
+    }
+    out.truncate(MAX_ANNOTATIONS);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_task_lines_and_escapes() {
+        let playbook = "- hosts: all\n  tasks:\n    - name: Install nginx\n      apt: {}\n    - name: \"Write the page\"\n";
+        assert_eq!(task_line(playbook, "Install nginx"), Some(3));
+        assert_eq!(task_line(playbook, "Write the page"), Some(5));
+        assert_eq!(task_line(playbook, "Nope"), None);
+        assert_eq!(escape_data("a%b\nc"), "a%25b%0Ac");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+}

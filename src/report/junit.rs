@@ -1,0 +1,165 @@
+//! JUnit XML, in the form Jenkins, GitLab and GitHub test reporters read: a testsuite per
+//! scenario (plus one for the state diff), a testcase per check, one for provisioning, one for
+//! idempotence and one for the state diff.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+
+use super::{RunReport, ScenarioReport, Verdict};
+
+/// How many log lines a provisioning testcase carries in `<system-out>`.
+const LOG_LINES: usize = 200;
+
+fn status(verdict: Verdict, message: &str, kind: &str) -> TestCaseStatus {
+    match verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(message.to_string())
+                .set_type(kind.to_string());
+            s
+        }
+        Verdict::Error => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(message.to_string())
+                .set_type("infrastructure");
+            s
+        }
+    }
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.len().saturating_sub(LOG_LINES);
+    lines[start..].join("\n")
+}
+
+fn scenario_suite(s: &ScenarioReport) -> TestSuite {
+    let mut suite = TestSuite::new(s.name.clone());
+    suite.set_time(std::time::Duration::from_millis(s.duration_ms));
+    if let Some(p) = &s.provision {
+        let verdict = match p.status.as_str() {
+            "pass" => Verdict::Pass,
+            "fail" => Verdict::Fail,
+            _ => Verdict::Error,
+        };
+        let message = p.message.clone().unwrap_or_default();
+        let name = if s.name == "idempotence" {
+            "second provisioning"
+        } else {
+            "provision"
+        };
+        let mut case = TestCase::new(name, status(verdict, &message, "provisioning"));
+        case.set_classname(format!("drydock.{}", s.name));
+        case.set_time(std::time::Duration::from_millis(p.duration_ms));
+        case.set_system_out(tail(&p.log));
+        suite.add_test_case(case);
+    }
+    if s.name == "idempotence" {
+        let message = s.message.clone().unwrap_or_default();
+        let mut case = TestCase::new("idempotence", status(s.status, &message, "idempotence"));
+        case.set_classname("drydock.idempotence");
+        if !s.changed_paths.is_empty() {
+            let paths: Vec<String> = s
+                .changed_paths
+                .iter()
+                .map(|c| format!("{} ({})", c.path, c.fields.join(", ")))
+                .collect();
+            case.set_system_out(paths.join("\n"));
+        }
+        suite.add_test_case(case);
+    } else if s.provision.is_none() && s.checks.is_empty() && s.status != Verdict::Pass {
+        // The scenario broke before provisioning (container could not start).
+        let message = s.message.clone().unwrap_or_default();
+        let mut case = TestCase::new("scenario", status(s.status, &message, "scenario"));
+        case.set_classname(format!("drydock.{}", s.name));
+        suite.add_test_case(case);
+    }
+    for c in &s.checks {
+        let mut st = status(c.status, &c.message, &c.kind);
+        if c.flaky {
+            // A pass after a failed attempt: reporters show it as flaky.
+            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+            rerun.set_message("failed before passing on a retry");
+            st.add_rerun(rerun);
+        }
+        let mut case = TestCase::new(c.name.clone(), st);
+        case.set_classname(format!("{}:{}", c.file, c.line));
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+/// Renders the report as JUnit XML.
+pub fn render(report: &RunReport) -> String {
+    let mut junit = Report::new(format!("drydock {}", report.project));
+    junit.set_time(std::time::Duration::from_millis(report.duration_ms));
+    for s in &report.scenarios {
+        junit.add_test_suite(scenario_suite(s));
+    }
+    if report.diff.is_some() || report.snapshot.is_some() {
+        let mut suite = TestSuite::new("diff");
+        if let Some(d) = &report.diff {
+            let mut lines: Vec<String> = Vec::new();
+            lines.extend(
+                d.only_in_fresh
+                    .iter()
+                    .map(|p| format!("only in fresh: {p}")),
+            );
+            lines.extend(
+                d.only_in_upgrade
+                    .iter()
+                    .map(|p| format!("only in upgrade: {p}")),
+            );
+            lines.extend(
+                d.changed
+                    .iter()
+                    .map(|c| format!("changed: {} ({})", c.path, c.fields.join(", "))),
+            );
+            let message = format!(
+                "{} only in fresh, {} only in upgrade, {} changed",
+                d.only_in_fresh.len(),
+                d.only_in_upgrade.len(),
+                d.changed.len()
+            );
+            let mut st = status(d.status, &message, "state-diff");
+            if d.status != Verdict::Pass {
+                st.set_description(lines.join("\n"));
+            }
+            let mut case = TestCase::new("fresh and upgrade states match", st);
+            case.set_classname("drydock.diff");
+            suite.add_test_case(case);
+        }
+        if let Some(s) = &report.snapshot {
+            let message = format!("{} difference(s) from {}", s.differences.len(), s.file);
+            let mut case = TestCase::new(
+                format!("fresh state matches {}", s.file),
+                status(s.status, &message, "snapshot"),
+            );
+            case.set_classname("drydock.snapshot");
+            if !s.differences.is_empty() {
+                case.set_system_out(s.differences.join("\n"));
+            }
+            suite.add_test_case(case);
+        }
+        junit.add_test_suite(suite);
+    }
+    if report.scenarios.is_empty() {
+        if let Some(e) = &report.error {
+            let mut suite = TestSuite::new("drydock");
+            let mut case = TestCase::new(
+                "run",
+                status(
+                    Verdict::Error,
+                    &format!("{}: {}", e.part, e.message),
+                    "infrastructure",
+                ),
+            );
+            case.set_classname("drydock");
+            suite.add_test_case(case);
+            junit.add_test_suite(suite);
+        }
+    }
+    junit
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->"))
+}

@@ -1,0 +1,307 @@
+//! A pull-request comment body: verdict line, scenario table, failing checks with expected and
+//! found, the state diff with collapsed unified diffs, and how to reproduce locally. Kept under
+//! GitHub's 1 MiB step-summary limit.
+
+use super::summary::{scenario_line, verdict_line};
+use super::{PathChange, RunReport, Verdict};
+
+/// GitHub refuses step summaries over 1 MiB; stay well under it.
+pub const LIMIT: usize = 1000 * 1024;
+
+fn icon(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
+        Verdict::Error => "⚠️",
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Renders the comment body, truncated to `limit` bytes with a note.
+pub fn render(report: &RunReport, limit: usize) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "## {} drydock: {} — {}\n\n{}\n\n",
+        icon(report.verdict),
+        report.verdict.as_str(),
+        report.project,
+        match report.verdict {
+            Verdict::Fail => "The change is broken; details below.".to_string(),
+            _ => {
+                let line = verdict_line(report);
+                let text = line.split_once(" — ").map(|(_, t)| t).unwrap_or(&line);
+                let mut chars = text.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".")
+                    .unwrap_or_default()
+            }
+        }
+    ));
+    out.push_str("| scenario | status | details |\n| --- | --- | --- |\n");
+    for s in &report.scenarios {
+        out.push_str(&format!(
+            "| {} | {} {} | {} |\n",
+            s.name,
+            icon(s.status),
+            s.status.as_str(),
+            cell(&scenario_line(s))
+        ));
+    }
+    if let Some(d) = &report.diff {
+        let details = if d.status == Verdict::Pass {
+            format!("states match ({} paths)", d.compared[0])
+        } else {
+            format!(
+                "{} only in fresh, {} only in upgrade, {} changed",
+                d.only_in_fresh.len(),
+                d.only_in_upgrade.len(),
+                d.changed.len()
+            )
+        };
+        out.push_str(&format!(
+            "| state diff | {} {} | {} |\n",
+            icon(d.status),
+            d.status.as_str(),
+            details
+        ));
+    }
+    out.push_str(&format!(
+        "\nimages: `{}`, production `{}` ({})\n",
+        report.images.default, report.images.production, report.images.production_source
+    ));
+
+    let failing: Vec<_> = report
+        .scenarios
+        .iter()
+        .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.status != Verdict::Pass || c.flaky)
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("\n### Checks that did not pass\n\n| scenario | check | where | expected vs found |\n| --- | --- | --- | --- |\n");
+        for (s, c) in failing {
+            let status = if c.flaky {
+                "flaky".to_string()
+            } else {
+                c.status.as_str().to_string()
+            };
+            out.push_str(&format!(
+                "| {} | {} **{}** ({}) | `{}:{}` | {} |\n",
+                s.name,
+                icon(if c.flaky { Verdict::Error } else { c.status }),
+                cell(&c.name),
+                status,
+                c.file,
+                c.line,
+                cell(&c.message)
+            ));
+        }
+    }
+    for s in &report.scenarios {
+        if let Some(p) = &s.provision {
+            if p.status != "pass" {
+                out.push_str(&format!("\n### {} provisioning\n\n", s.name));
+                if let Some(task) = &p.failed_task {
+                    out.push_str(&format!("Task **{task}** failed:\n\n"));
+                }
+                if let Some(m) = &p.message {
+                    out.push_str(&format!("```\n{}\n```\n", m.trim()));
+                }
+                let lines: Vec<&str> = p.log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                out.push_str(&format!(
+                    "\n<details><summary>last {} lines of the log</summary>\n\n```\n{}\n```\n</details>\n",
+                    tail.len(),
+                    tail.join("\n")
+                ));
+            }
+        }
+        if s.name == "idempotence" && !s.changed_paths.is_empty() {
+            out.push_str("\n### Paths the second provisioning changed\n\n");
+            out.push_str(&changes(&s.changed_paths));
+        }
+    }
+    if let Some(d) = &report.diff {
+        if d.status != Verdict::Pass {
+            out.push_str("\n### State diff (fresh vs upgrade)\n\n");
+            for p in &d.only_in_fresh {
+                out.push_str(&format!("- only in fresh: `{p}`\n"));
+            }
+            for p in &d.only_in_upgrade {
+                out.push_str(&format!("- only in upgrade: `{p}`\n"));
+            }
+            out.push_str(&changes(&d.changed));
+            out.push_str("\nAccept intended differences with `diff.allow` in drydock.yaml.\n");
+        }
+    }
+    if let Some(s) = &report.snapshot {
+        if !s.differences.is_empty() {
+            out.push_str(&format!(
+                "\n### Files this change touches (vs `{}`)\n\n```\n{}\n```\n",
+                s.file,
+                s.differences.join("\n")
+            ));
+        }
+    }
+    if let Some(e) = &report.error {
+        out.push_str(&format!(
+            "\n### Infrastructure\n\n{}: {}\n",
+            e.part, e.message
+        ));
+    }
+    out.push_str("\n### Reproduce locally\n\n```sh\ndrydock run --keep   # keeps the containers and prints how to enter them\n```\n");
+    truncate(out, limit)
+}
+
+fn changes(list: &[PathChange]) -> String {
+    let mut out = String::new();
+    for c in list {
+        out.push_str(&format!(
+            "- changed: `{}` ({})",
+            c.path,
+            c.fields.join(", ")
+        ));
+        if let Some(d) = &c.detail {
+            out.push_str(&format!(" — {d}"));
+        }
+        out.push('\n');
+        if let Some(u) = &c.unified {
+            out.push_str(&format!(
+                "\n<details><summary>diff of {}</summary>\n\n```diff\n{}\n```\n</details>\n\n",
+                c.path,
+                u.trim_end()
+            ));
+        }
+    }
+    out
+}
+
+fn truncate(text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let note = "\n\n*… truncated: the report is larger than a pull-request comment allows; see the JSON or JUnit report for everything.*\n";
+    let mut cut = limit.saturating_sub(note.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = text[..cut].to_string();
+    // Do not leave a code fence open.
+    if out.matches("```").count() % 2 == 1 {
+        out.push_str("\n```");
+    }
+    out.push_str(note);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::*;
+
+    /// A fixed report with a failing check, a flaky one, a failed provisioning and drift.
+    pub fn sample() -> RunReport {
+        let check =
+            |name: &str, status: Verdict, message: &str, flaky: bool, line: usize| CheckResult {
+                name: name.into(),
+                kind: "file".into(),
+                status,
+                message: message.into(),
+                flaky,
+                file: "tests/web.yaml".into(),
+                line,
+            };
+        let provision = |status: &str,
+                         changed: Option<u32>,
+                         failed: Option<&str>,
+                         message: Option<&str>| {
+            ProvisionReport {
+            status: status.into(),
+            changed,
+            changed_tasks: vec![],
+            failed_task: failed.map(String::from),
+            message: message.map(String::from),
+            infrastructure: None,
+            log: "TASK [Install nginx]\nok: [c]\nTASK [Write the page]\nfatal: [c]: FAILED! => {\"msg\": \"boom\"}".into(),
+            duration_ms: 4200,
+        }
+        };
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            verdict: Verdict::Fail,
+            project: "hello".into(),
+            run_id: "r1".into(),
+            images: ImagesReport {
+                default: "drydock/hello:default-0123".into(),
+                default_built: false,
+                production: "drydock/hello:production-abcd".into(),
+                production_source: "cached build of main @ abcd".into(),
+                production_built: false,
+            },
+            scenarios: vec![
+                ScenarioReport {
+                    name: "fresh".into(),
+                    status: Verdict::Fail,
+                    provision: Some(provision("pass", Some(3), None, None)),
+                    checks: vec![
+                        check("hello page", Verdict::Fail, "mode: expected 0644, found 0600", false, 3),
+                        check("nginx runs", Verdict::Pass, "1 nginx process(es) running (passed on a retry)", true, 9),
+                        check("package", Verdict::Pass, "nginx 1.22 is installed", false, 1),
+                    ],
+                    changed_paths: vec![],
+                    attempts: 1,
+                    message: Some("1 check(s) failed: hello page".into()),
+                    duration_ms: 9000,
+                },
+                ScenarioReport {
+                    name: "upgrade".into(),
+                    status: Verdict::Fail,
+                    provision: Some(provision("fail", None, Some("Write the page"), Some("boom"))),
+                    checks: vec![],
+                    changed_paths: vec![],
+                    attempts: 1,
+                    message: Some("provisioning failed: task \"Write the page\" failed: boom".into()),
+                    duration_ms: 5000,
+                },
+            ],
+            diff: Some(DiffReport {
+                status: Verdict::Fail,
+                only_in_fresh: vec![],
+                only_in_upgrade: vec!["/etc/app/old.conf".into()],
+                changed: vec![PathChange {
+                    path: "/etc/app/motd".into(),
+                    fields: vec!["content".into()],
+                    unified: Some("--- fresh/etc/app/motd\n+++ upgrade/etc/app/motd\n@@ -1 +1 @@\n-welcome v2\n+welcome v1\n".into()),
+                    detail: None,
+                }],
+                allowed: vec![],
+                compared: [241, 242],
+            }),
+            snapshot: None,
+            error: None,
+            kept: vec![],
+            timings_ms: Timings::default(),
+            duration_ms: 18_600,
+        }
+    }
+
+    #[test]
+    fn pull_request_comment() {
+        insta::assert_snapshot!(render(&sample(), LIMIT));
+    }
+
+    #[test]
+    fn long_reports_are_truncated_with_a_note_and_closed_fences() {
+        let mut report = sample();
+        if let Some(d) = report.diff.as_mut() {
+            d.changed[0].unified = Some(format!("```\n{}", "+line\n".repeat(100_000)));
+        }
+        let text = render(&report, 4096);
+        assert!(text.len() <= 4096 + 8, "{}", text.len());
+        assert!(text.contains("truncated"));
+        assert_eq!(text.matches("```").count() % 2, 0);
+    }
+}
