@@ -60,6 +60,47 @@ pub enum Command {
     List(SelectArgs),
     /// Remove containers left by drydock runs whose process is gone.
     Clean(CleanArgs),
+    /// After a merge: provision the default image with HEAD, check it, and commit it as the
+    /// production image (drydock/<name>:production and :production-<commit>).
+    Promote(PromoteArgs),
+    /// Install or remove a git pre-push hook that runs `drydock run`.
+    Hook(HookArgs),
+}
+
+/// `drydock promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Push the image to `production.image` (credentials: Docker's config.json or
+    /// DRYDOCK_REGISTRY_USER / DRYDOCK_REGISTRY_PASSWORD).
+    #[arg(long, env = "DRYDOCK_PUSH")]
+    pub push: bool,
+    /// Promote even when checks fail.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `drydock hook`.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// install or uninstall.
+    #[arg(value_enum)]
+    pub action: HookAction,
+    /// Replace a pre-push hook drydock did not write.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// What `drydock hook` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookAction {
+    /// Write .git/hooks/pre-push.
+    Install,
+    /// Remove it.
+    Uninstall,
 }
 
 /// Which checks run.

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod hook;
 pub mod image;
 pub mod pipeline;
 pub mod provision;

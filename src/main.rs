@@ -413,6 +413,46 @@ async fn dispatch(cli: &Cli, events: &Events, cancel: CancellationToken) -> Resu
                 exit::NOTHING_TO_RUN
             }))
         }
+        Command::Promote(args) => {
+            let project = load_project(cli)?;
+            let checks = config::load_checks(&project)?;
+            let engine = connect(cli, events, &cancel).await?;
+            let options = drydock::pipeline::promote::PromoteOptions {
+                force: args.force,
+                push: args.push,
+                selection: selection(&args.select),
+            };
+            let report = drydock::pipeline::promote::promote(
+                &engine, &project, &checks, &options, events, cancel,
+            )
+            .await?;
+            let extras = Extras {
+                reports: args.reports.clone(),
+                ..Default::default()
+            };
+            Ok(Outcome::Report(Box::new(report), extras))
+        }
+        Command::Hook(args) => {
+            let project = load_project(cli)?;
+            let message = match args.action {
+                cli::HookAction::Install => {
+                    let exe = std::env::current_exe().map_err(|e| {
+                        Error::Usage(format!("cannot find the drydock binary: {e}"))
+                    })?;
+                    let path = drydock::hook::install(&project.root, &exe, args.force)
+                        .map_err(|e| Error::Usage(e.to_string()))?;
+                    format!("installed {}: every `git push` runs `drydock run` first (skip once with --no-verify)", path.display())
+                }
+                cli::HookAction::Uninstall => match drydock::hook::uninstall(&project.root)
+                    .map_err(|e| Error::Usage(e.to_string()))?
+                {
+                    Some(path) => format!("removed {}", path.display()),
+                    None => "no drydock pre-push hook was installed".to_string(),
+                },
+            };
+            print_stdout(&message);
+            Ok(Outcome::Done(exit::PASS))
+        }
         Command::Clean(args) => {
             let project = if args.all {
                 None

@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod janitor;
+pub mod promote;
 pub mod run;
 pub mod standalone;

@@ -8,3 +8,4 @@ mod faults;
 mod reports;
 mod run;
 mod state;
+mod team;

@@ -1,0 +1,312 @@
+//! The team workflow: promote after merge (pushed to a real local registry and pulled back),
+//! the pre-push hook, and the GitHub workflow files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixture::Project;
+
+/// A Registry v2 (Debian's docker-registry) on a free loopback port, stopped when dropped.
+struct Registry {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = std::env::temp_dir().join(format!("drydock-it-registry-{port}"));
+        std::fs::create_dir_all(&dir).expect("registry folder");
+        let config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).expect("registry config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (apt-get install docker-registry)");
+        let registry = Registry { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if registry.answers() {
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the registry did not answer on port {port}");
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn remove_images(references: &[&str]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.expect("engine");
+        for r in references {
+            engine.remove_image(r).await.expect("remove image");
+        }
+    });
+}
+
+#[test]
+fn promote_pushes_to_a_real_registry_and_a_clean_engine_pulls_it_back() {
+    let registry = Registry::start();
+    let remote = format!("127.0.0.1:{}/it-promote:production", registry.port);
+    let project = Project::debian(
+        "it-promote",
+        "  shell:\n    script: p.sh",
+        "- name: config\n  file: /etc/app.conf\n  contains: [\"/^version=1$/\"]\n",
+    )
+    .file("p.sh", "echo version=1 > /etc/app.conf\n")
+    .commit("v1");
+    let config = std::fs::read_to_string(project.path().join("drydock.yaml")).expect("config");
+    let project = project
+        .file(
+            "drydock.yaml",
+            &config.replace(
+                "  ref: main\n",
+                &format!("  ref: main\n  image: {remote}\n"),
+            ),
+        )
+        .commit("production image in a registry");
+
+    let promoted = project.drydock(&["promote", "--push", "--format", "json"]);
+    promoted.expect_code(0);
+    let json = promoted.json();
+    assert_eq!(
+        json["images"]["production"],
+        "drydock/it-promote:production"
+    );
+    assert!(json["images"]["production_source"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("pushed to {remote}")));
+
+    // The committed image carries the OCI labels.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let labels = rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.expect("engine");
+        engine
+            .image_labels("drydock/it-promote:production")
+            .await
+            .expect("labels")
+    });
+    let head = String::from_utf8(
+        Command::new("git")
+            .current_dir(project.path())
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.revision")
+            .map(String::as_str),
+        Some(head.trim())
+    );
+    assert!(labels
+        .get("org.opencontainers.image.created")
+        .is_some_and(|c| c.ends_with('Z')));
+    assert!(labels.contains_key("org.opencontainers.image.source"));
+
+    // A clean engine: no local production image at all. The run pulls it from the registry.
+    let keyed = format!("drydock/it-promote:production-{}", &head.trim()[..12]);
+    remove_images(&["drydock/it-promote:production", &keyed, &remote]);
+    let run = project.drydock(&["run", "--format", "json"]);
+    run.expect_code(0);
+    let json = run.json();
+    assert_eq!(json["images"]["production"], remote.as_str());
+    assert_eq!(
+        json["images"]["production_source"],
+        format!("{remote} (pulled)")
+    );
+    assert_eq!(json["images"]["production_built"], false);
+    assert_eq!(run.scenario("upgrade")["status"], "pass");
+
+    // A failing HEAD is refused.
+    let project = project
+        .file("p.sh", "echo version=2 > /etc/app.conf\n")
+        .commit("v2 breaks the check");
+    let refused = project.drydock(&["promote", "--format", "json"]);
+    refused.expect_code(1);
+    assert!(refused.json()["scenarios"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing promoted"));
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git")
+}
+
+#[test]
+fn the_pre_push_hook_blocks_a_push_when_the_run_fails() {
+    let project = Project::debian(
+        "it-hook",
+        "  shell:\n    script: p.sh",
+        "- name: config\n  file: /etc/app.conf\n  contains: [\"/^ok$/\"]\n",
+    )
+    .file("p.sh", "echo ok > /etc/app.conf\n")
+    .commit("good");
+    let remote = project.path().with_extension("remote.git");
+    let _ = std::fs::remove_dir_all(&remote);
+    assert!(git(
+        project.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()]
+    )
+    .status
+    .success());
+    assert!(git(
+        project.path(),
+        &["remote", "add", "origin", remote.to_str().unwrap()]
+    )
+    .status
+    .success());
+
+    let installed = project.drydock(&["hook", "install"]);
+    installed.expect_code(0);
+    assert!(
+        installed.stdout.contains("pre-push"),
+        "{}",
+        installed.stdout
+    );
+
+    let project = project
+        .file("p.sh", "echo broken > /etc/app.conf\n")
+        .commit("breaks the config");
+    let blocked = git(project.path(), &["push", "-q", "origin", "main"]);
+    assert!(!blocked.status.success(), "the push went through");
+    let stderr = String::from_utf8_lossy(&blocked.stderr);
+    assert!(
+        stderr.contains("drydock: push blocked (drydock run exited 1)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("contains: /^ok$/ not found"), "{stderr}");
+
+    let project = project
+        .file("p.sh", "echo ok > /etc/app.conf\n")
+        .commit("fixed");
+    let pushed = git(project.path(), &["push", "-q", "origin", "main"]);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+
+    let removed = project.drydock(&["hook", "uninstall"]);
+    removed.expect_code(0);
+    assert!(!project.path().join(".git/hooks/pre-push").exists());
+    let _ = std::fs::remove_dir_all(&remote);
+}
+
+/// The workflow files are valid GitHub Actions structure.
+#[test]
+fn github_workflows_have_valid_structure() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = [
+        ".github/workflows/ci.yml",
+        "examples/github/pull-request.yml",
+        "examples/github/promote.yml",
+        "examples/github/nightly.yml",
+    ];
+    for file in files {
+        let text =
+            std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let doc = drydock::config::yaml::parse(&text)
+            .unwrap_or_else(|e| panic!("{file}:{}: {}", e.pos.line, e.message))
+            .expect("not empty");
+        let top = map(&doc, file);
+        for key in ["name", "on", "jobs"] {
+            assert!(get(top, key).is_some(), "{file}: missing `{key}`");
+        }
+        let jobs = map(get(top, "jobs").unwrap(), file);
+        assert!(!jobs.is_empty(), "{file}: no jobs");
+        for job in jobs {
+            let body = map(&job.value, file);
+            assert!(
+                get(body, "runs-on").is_some(),
+                "{file}: job {} has no runs-on",
+                job.key
+            );
+            let drydock::config::yaml::Value::Seq(steps) =
+                &get(body, "steps").expect("steps").value
+            else {
+                panic!("{file}: steps of {} is not a list", job.key)
+            };
+            assert!(!steps.is_empty());
+            for step in steps {
+                let step = map(step, file);
+                assert!(
+                    get(step, "uses").is_some() ^ get(step, "run").is_some(),
+                    "{file}: a step needs exactly one of uses/run"
+                );
+            }
+        }
+    }
+    let pr = std::fs::read_to_string(root.join("examples/github/pull-request.yml")).unwrap();
+    assert!(
+        pr.contains("drydock run --junit"),
+        "the PR workflow runs drydock with JUnit"
+    );
+    let promote = std::fs::read_to_string(root.join("examples/github/promote.yml")).unwrap();
+    assert!(promote.contains("drydock promote --push"));
+    let nightly = std::fs::read_to_string(root.join("examples/github/nightly.yml")).unwrap();
+    assert!(nightly.contains("schedule"));
+}
+
+fn map<'a>(
+    node: &'a drydock::config::yaml::Node,
+    file: &str,
+) -> &'a [drydock::config::yaml::Entry] {
+    match &node.value {
+        drydock::config::yaml::Value::Map(entries) => entries,
+        _ => panic!("{file}:{}: expected a mapping", node.pos.line),
+    }
+}
+
+fn get<'a>(
+    entries: &'a [drydock::config::yaml::Entry],
+    key: &str,
+) -> Option<&'a drydock::config::yaml::Node> {
+    entries.iter().find(|e| e.key == key).map(|e| &e.value)
+}
