@@ -138,6 +138,19 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
 }
 
+/// Counts of engine objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inventory {
+    /// Containers, in any state.
+    pub containers: usize,
+    /// Images without a tag.
+    pub dangling_images: usize,
+    /// Networks.
+    pub networks: usize,
+    /// Volumes.
+    pub volumes: usize,
+}
+
 /// A connected engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -404,6 +417,50 @@ impl Engine {
             .rename_container(container, options)
             .await
             .map_err(|e| EngineError::op(format!("renaming container {container}"), e))
+    }
+
+    /// How many containers, dangling images, networks and volumes the engine has: the figures a
+    /// leak would grow.
+    pub async fn inventory(&self) -> Result<Inventory, EngineError> {
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| EngineError::op("listing containers", e))?
+            .len();
+        let dangling = HashMap::from([("dangling".to_string(), vec!["true".to_string()])]);
+        let dangling_images = self
+            .docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(dangling),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| EngineError::op("listing images", e))?
+            .len();
+        let networks = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(|e| EngineError::op("listing networks", e))?
+            .len();
+        let volumes = self
+            .docker
+            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+            .await
+            .map_err(|e| EngineError::op("listing volumes", e))?
+            .volumes
+            .map(|v| v.len())
+            .unwrap_or(0);
+        Ok(Inventory {
+            containers,
+            dangling_images,
+            networks,
+            volumes,
+        })
     }
 
     /// Whether the container exists and runs.

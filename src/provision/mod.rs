@@ -118,25 +118,24 @@ pub async fn run(
         .filter(|e| e.secret && !e.value.is_empty())
         .map(|e| e.value.as_str())
         .collect();
+    // The output so far survives a timeout, so a hung provisioner is reported with it.
+    let transcript = Transcript::default();
     let work = async {
         match request.kind {
             ProvisionKind::Ansible { playbook } => {
-                run_ansible(request, playbook, &secrets, events).await
+                run_ansible(request, playbook, &secrets, events, &transcript).await
             }
             ProvisionKind::Shell { script } => {
-                run_shell(engine, request, script, &secrets, events).await
+                run_shell(engine, request, script, &secrets, events, &transcript).await
             }
         }
     };
-    let mut log = String::new();
-    let result = tokio::time::timeout(request.timeout, async {
-        let r = work.await;
-        r
-    })
-    .await;
+    let result = tokio::time::timeout(request.timeout, work).await;
     let mut outcome = match result {
         Ok(r) => r?,
         Err(_) => {
+            let mut log = transcript.take();
+            let last = last_lines(&log, 3);
             log.push_str(&format!(
                 "\n[drydock] provisioning timed out after {} s and was stopped",
                 request.timeout.as_secs()
@@ -146,10 +145,11 @@ pub async fn run(
                 changed: None,
                 changed_tasks: Vec::new(),
                 failure: Some(Failure {
-                    task: None,
+                    task: transcript.task(),
                     message: format!(
-                        "provisioning did not finish within {} s (provision.timeout) and was stopped",
-                        request.timeout.as_secs()
+                        "provisioning did not finish within {} s (provision.timeout) and was stopped; last output: {}",
+                        request.timeout.as_secs(),
+                        if last.is_empty() { "(none)".to_string() } else { last }
                     ),
                     infrastructure: Some("timeout".into()),
                 }),
@@ -198,6 +198,7 @@ async fn run_ansible(
     playbook: &Path,
     secrets: &[&str],
     events: &Events,
+    transcript: &Transcript,
 ) -> Result<Outcome, ProvisionError> {
     let mut command = Command::new("ansible-playbook");
     command
@@ -245,8 +246,10 @@ async fn run_ansible(
             if let Some(line) = line {
                 let line = mask(&line, secrets);
                 if let Some(task) = reader.feed(&line) {
+                    transcript.set_task(&task);
                     events.progress(&request.scope, task);
                 }
+                transcript.push(&line);
                 log.push_str(&line);
                 log.push('\n');
             }
@@ -313,6 +316,7 @@ async fn run_shell(
     script: &Path,
     secrets: &[&str],
     events: &Events,
+    transcript: &Transcript,
 ) -> Result<Outcome, ProvisionError> {
     let path = request.root.join(script);
     let content = tokio::fs::read(&path)
@@ -358,6 +362,7 @@ async fn run_shell(
                     if !line.trim().is_empty() {
                         events.progress(&request.scope, line.clone());
                     }
+                    transcript.push(&line);
                     log.push_str(&line);
                     log.push('\n');
                     pending.drain(..=end);
@@ -410,6 +415,38 @@ async fn run_shell(
         log,
         duration: Duration::ZERO,
     })
+}
+
+/// Output lines shared with the caller, who keeps them when the run is cut short.
+#[derive(Default)]
+struct Transcript {
+    lines: std::sync::Mutex<(String, Option<String>)>,
+}
+
+impl Transcript {
+    fn push(&self, line: &str) {
+        if let Ok(mut t) = self.lines.lock() {
+            t.0.push_str(line);
+            t.0.push('\n');
+        }
+    }
+
+    fn set_task(&self, task: &str) {
+        if let Ok(mut t) = self.lines.lock() {
+            t.1 = Some(task.to_string());
+        }
+    }
+
+    fn task(&self) -> Option<String> {
+        self.lines.lock().ok().and_then(|t| t.1.clone())
+    }
+
+    fn take(&self) -> String {
+        self.lines
+            .lock()
+            .map(|mut t| std::mem::take(&mut t.0))
+            .unwrap_or_default()
+    }
 }
 
 fn infrastructure_outcome(message: String, part: &str, log: String) -> Outcome {

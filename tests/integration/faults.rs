@@ -363,9 +363,99 @@ fn a_canary_secret_never_reaches_logs_or_reports() {
         json.stdout.contains("token is ***"),
         "the log is kept, masked"
     );
-    let human = project.drydock_env(&["run"], &env);
+    let junit = project.path().join("junit.xml");
+    let markdown = project.path().join("comment.md");
+    let human = project.drydock_env(
+        &[
+            "run",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ],
+        &env,
+    );
     assert!(
         !human.stdout.contains(CANARY) && !human.stderr.contains(CANARY),
         "the summary leaks the secret"
     );
+    for file in [&junit, &markdown] {
+        let text = std::fs::read_to_string(file).expect("report written");
+        assert!(
+            !text.contains(CANARY),
+            "{} leaks the secret",
+            file.display()
+        );
+        assert!(
+            text.contains("***"),
+            "{} has the masked value",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_hung_provisioner_is_stopped_at_the_timeout_and_reported_with_its_last_output() {
+    let hang = "    - name: Hang forever\n      ansible.builtin.command: sleep 600\n";
+    let project = Project::debian(
+        "it-timeout",
+        "  ansible:\n    playbook: site.yml",
+        APP_CHECK,
+    )
+    .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}"))
+    .commit("production")
+    .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}{hang}"));
+    let started = Instant::now();
+    let run = project.drydock(&[
+        "run",
+        "--provision-timeout",
+        "8s",
+        "--retries",
+        "0",
+        "--format",
+        "json",
+    ]);
+    run.expect_code(3);
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+    let fresh = run.scenario("fresh");
+    assert_eq!(fresh["status"], "error");
+    assert_eq!(fresh["provision"]["infrastructure"], "timeout");
+    assert_eq!(fresh["provision"]["failed_task"], "Hang forever");
+    let message = fresh["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "did not finish within 8 s (provision.timeout) and was stopped; last output:"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("TASK [Hang forever]"), "{message}");
+    assert!(containers_of("it-timeout").is_empty());
+}
+
+#[test]
+fn wait_for_infra_counts_down_then_gives_up_with_3() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let started = Instant::now();
+    let out = drydock_command()
+        .current_dir(root)
+        .args(["run", "--wait-for-infra", "3s"])
+        .env("DOCKER_HOST", "unix:///nonexistent")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("waiting for the Docker engine:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("s left"), "{stderr}");
 }

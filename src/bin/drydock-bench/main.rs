@@ -6,13 +6,14 @@
 
 mod micro;
 mod pipeline;
+mod soak;
 mod stats;
 
 use std::process::ExitCode;
 
 use drydock::docker::Engine;
 
-const USAGE: &str = "usage: drydock-bench [checks|state|pipeline|all] [--rounds N]";
+const USAGE: &str = "usage: drydock-bench [checks|state|pipeline|all|soak] [--rounds N] [--runs N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,7 +27,10 @@ fn main() -> ExitCode {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse::<usize>().ok());
-    if !matches!(what.as_str(), "checks" | "state" | "pipeline" | "all") {
+    if !matches!(
+        what.as_str(),
+        "checks" | "state" | "pipeline" | "all" | "soak"
+    ) {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
@@ -40,7 +44,13 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match runtime.block_on(run(&what, rounds)) {
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(50);
+    match runtime.block_on(run(&what, rounds, runs)) {
         Ok(table) => {
             println!("{table}");
             ExitCode::SUCCESS
@@ -52,9 +62,29 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(what: &str, rounds: Option<usize>) -> Result<String, String> {
+async fn run(what: &str, rounds: Option<usize>, runs: usize) -> Result<String, String> {
     let engine = Engine::connect().await.map_err(|e| e.to_string())?;
     let mut rows: Vec<[String; 4]> = Vec::new();
+    if what == "soak" {
+        let r = soak::soak(&engine, runs).await?;
+        let grew = |a: usize, b: usize| b as i64 - a as i64;
+        rows.push([
+            format!("soak: {} consecutive runs (new commit every 10th)", r.runs),
+            format!("{:.0} s", r.seconds),
+            format!(
+                "containers {:+}, dangling images {:+}, networks {:+}, volumes {:+}",
+                grew(r.before.containers, r.after.containers),
+                grew(r.before.dangling_images, r.after.dangling_images),
+                grew(r.before.networks, r.after.networks),
+                grew(r.before.volumes, r.after.volumes)
+            ),
+            format!(
+                "project image tags at the end: {} (default, default-<key>, production-<commit>)",
+                r.project_images
+            ),
+        ]);
+        return Ok(render(&rows));
+    }
     if what == "pipeline" || what == "all" {
         let result = pipeline::run(&engine, rounds.unwrap_or(3)).await?;
         rows.extend(result.rows());

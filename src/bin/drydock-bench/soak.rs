@@ -1,0 +1,125 @@
+//! Many consecutive runs of a small project: nothing may accumulate in the engine.
+
+use std::time::Instant;
+
+use drydock::check::Selection;
+use drydock::config;
+use drydock::docker::{Engine, Inventory};
+use drydock::pipeline::events::Events;
+use drydock::pipeline::run::{run, RunOptions};
+
+/// What the soak found.
+pub struct SoakResult {
+    /// Runs made.
+    pub runs: usize,
+    /// Engine counts before and after.
+    pub before: Inventory,
+    /// Engine counts after.
+    pub after: Inventory,
+    /// Tags of the project's images after the runs.
+    pub project_images: usize,
+    /// Total wall time.
+    pub seconds: f64,
+}
+
+const PROJECT: &str = "drydock-soak";
+
+fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
+    let status = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .map_err(|e| e.to_string())?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("git {args:?} failed"))
+}
+
+/// Runs a shell-provisioned project `runs` times, a new commit every tenth run.
+pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
+    let dir = std::env::temp_dir().join(format!("drydock-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("images/default")).map_err(|e| e.to_string())?;
+    let write =
+        |path: &str, text: &str| std::fs::write(dir.join(path), text).map_err(|e| e.to_string());
+    write(
+        "drydock.yaml",
+        &format!("name: {PROJECT}\nimages:\n  default:\n    dockerfile: images/default/Dockerfile\nprovision:\n  shell:\n    script: p.sh\nchecks: [c.yaml]\ndiff:\n  paths: [/etc]\n"),
+    )?;
+    write("images/default/Dockerfile", "FROM debian:bookworm-slim\n")?;
+    write("c.yaml", "- name: config\n  file: /etc/app.conf\n")?;
+    write("p.sh", "echo v0 > /etc/app.conf\n")?;
+    git(&dir, &["init", "-q", "-b", "main"])?;
+    let commit = |n: usize| -> Result<(), String> {
+        git(&dir, &["add", "-A"])?;
+        git(
+            &dir,
+            &[
+                "-c",
+                "user.name=s",
+                "-c",
+                "user.email=s@s",
+                "commit",
+                "-q",
+                "-m",
+                &format!("v{n}"),
+            ],
+        )
+    };
+    commit(0)?;
+    let project = config::load_project(&dir.join("drydock.yaml")).map_err(|e| e.to_string())?;
+    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let before = engine.inventory().await.map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for i in 1..=runs {
+        if i % 10 == 0 {
+            write("p.sh", &format!("echo v{i} > /etc/app.conf\n"))?;
+            commit(i)?;
+        }
+        let options = RunOptions {
+            project: project.clone(),
+            checks: checks.clone(),
+            selection: Selection::default(),
+            keep: false,
+            retries: 0,
+            snapshot: None,
+            provision_timeout: None,
+        };
+        let report = run(
+            engine,
+            options,
+            &Events::silent(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if report.verdict != drydock::report::Verdict::Pass {
+            return Err(format!(
+                "run {i} did not pass: {}",
+                drydock::report::to_json(&report)
+            ));
+        }
+        eprintln!("soak: run {i}/{runs} passed");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let after = engine.inventory().await.map_err(|e| e.to_string())?;
+    let project_images = engine
+        .images_with_label(drydock::docker::LABEL_PROJECT, PROJECT)
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|(_, tags)| tags.len())
+        .sum();
+    drydock::pipeline::standalone::clean(engine, Some(PROJECT), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(SoakResult {
+        runs,
+        before,
+        after,
+        project_images,
+        seconds,
+    })
+}
