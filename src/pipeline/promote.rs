@@ -194,6 +194,7 @@ async fn body(
     });
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
+        command: "promote".into(),
         verdict: scenario.status,
         project: project.name.clone(),
         run_id: run_id.to_string(),

@@ -253,6 +253,7 @@ async fn pipeline(
     });
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
+        command: "run".into(),
         verdict,
         project: project.name.clone(),
         run_id: run_id.to_string(),

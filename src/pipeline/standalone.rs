@@ -96,6 +96,7 @@ async fn guarded<T>(
 fn empty_report(project: &str, run_id: &str) -> RunReport {
     RunReport {
         schema_version: SCHEMA_VERSION,
+        command: "check".into(),
         verdict: Verdict::Pass,
         project: project.to_string(),
         run_id: run_id.to_string(),
@@ -248,6 +249,7 @@ pub async fn diff(
         elapsed: started.elapsed(),
     });
     let mut report = empty_report(project, &run_id);
+    report.command = "diff".into();
     report.verdict = status;
     report.diff = Some(DiffReport {
         status,

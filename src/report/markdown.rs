@@ -231,6 +231,7 @@ mod tests {
         };
         RunReport {
             schema_version: SCHEMA_VERSION,
+            command: "run".into(),
             verdict: Verdict::Fail,
             project: "hello".into(),
             run_id: "r1".into(),

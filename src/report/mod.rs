@@ -53,6 +53,9 @@ impl Verdict {
 pub struct RunReport {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The command that made the report: `run`, `check`, `diff` or `promote`.
+    #[serde(default = "run_command")]
+    pub command: String,
     /// The verdict.
     pub verdict: Verdict,
     /// The project's name.
@@ -282,6 +285,10 @@ fn mask_value(value: &mut serde_json::Value, secrets: &[&str]) {
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
         _ => {}
     }
+}
+
+fn run_command() -> String {
+    "run".into()
 }
 
 fn one() -> u32 {

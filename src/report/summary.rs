@@ -9,29 +9,34 @@ const DIFF_LINES: usize = 40;
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "drydock run · {} · {} in {:.1} s\n\n",
+        "drydock {} · {} · {} in {:.1} s\n\n",
+        report.command,
         report.project,
         report.verdict.as_str().to_uppercase(),
         report.duration_ms as f64 / 1000.0
     ));
     let images = &report.images;
-    out.push_str(&format!(
-        "  {:<12} {} ({})\n",
-        "default",
-        images.default,
-        if images.default_built {
-            "built"
-        } else {
-            "reused: build context unchanged"
-        }
-    ));
+    if !images.default.is_empty() {
+        out.push_str(&format!(
+            "  {:<12} {} ({})\n",
+            "default",
+            images.default,
+            if images.default_built {
+                "built"
+            } else {
+                "reused: build context unchanged"
+            }
+        ));
+    }
     if !images.production.is_empty() {
         out.push_str(&format!(
             "  {:<12} {} ({})\n",
             "production", images.production, images.production_source
         ));
     }
-    out.push('\n');
+    if !images.default.is_empty() || !images.production.is_empty() {
+        out.push('\n');
+    }
     for s in &report.scenarios {
         out.push_str(&format!(
             "  {:<12} {:<5} {}\n",
@@ -41,15 +46,21 @@ pub fn render(report: &RunReport) -> String {
         ));
     }
     if let Some(d) = &report.diff {
+        let (a, b) = sides(report);
         let line = if d.status == Verdict::Pass {
             format!(
-                "fresh and upgrade states match ({} paths compared{})",
+                "{} states match ({} paths compared{})",
+                if report.command == "diff" {
+                    "the two"
+                } else {
+                    "fresh and upgrade"
+                },
                 d.compared[0],
                 allowed(&d.allowed)
             )
         } else {
             format!(
-                "{} only in fresh, {} only in upgrade, {} changed",
+                "{} only in {a}, {} only in {b}, {} changed",
                 d.only_in_fresh.len(),
                 d.only_in_upgrade.len(),
                 d.changed.len()
@@ -114,12 +125,18 @@ fn allowed(list: &[String]) -> String {
 
 /// The closing line: the verdict and what it means.
 pub fn verdict_line(report: &RunReport) -> String {
-    match report.verdict {
-        Verdict::Pass => {
+    match (report.verdict, report.command.as_str()) {
+        (Verdict::Pass, "check") => "verdict: pass — every check passed".into(),
+        (Verdict::Pass, "diff") => "verdict: pass — the two states match".into(),
+        (Verdict::Pass, "promote") => "verdict: pass — the production image was promoted".into(),
+        (Verdict::Pass, _) => {
             "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into()
         }
-        Verdict::Fail => "verdict: fail — the change is broken (details above)".into(),
-        Verdict::Error => {
+        (Verdict::Fail, "check") => "verdict: fail — checks failed (details above)".into(),
+        (Verdict::Fail, "diff") => "verdict: fail — the two states differ (details above)".into(),
+        (Verdict::Fail, "promote") => "verdict: fail — nothing was promoted (details above)".into(),
+        (Verdict::Fail, _) => "verdict: fail — the change is broken (details above)".into(),
+        (Verdict::Error, _) => {
             let part = report
                 .error
                 .as_ref()
@@ -166,7 +183,17 @@ pub fn scenario_line(s: &ScenarioReport) -> String {
     parts.join(", ")
 }
 
+/// The names of the two compared sides.
+fn sides(report: &RunReport) -> (&'static str, &'static str) {
+    if report.command == "diff" {
+        ("A", "B")
+    } else {
+        ("fresh", "upgrade")
+    }
+}
+
 fn details(report: &RunReport) -> String {
+    let (a, b) = sides(report);
     let mut out = String::new();
     for s in &report.scenarios {
         let failing: Vec<&CheckResult> = s
@@ -214,12 +241,18 @@ fn details(report: &RunReport) -> String {
     }
     if let Some(d) = &report.diff {
         if d.status != Verdict::Pass {
-            out.push_str("state diff (fresh vs upgrade):\n");
+            out.push_str(&format!("state diff ({a} vs {b}):\n"));
             for p in &d.only_in_fresh {
-                out.push_str(&format!("  only in fresh:   {p}\n"));
+                out.push_str(&format!(
+                    "  only in {a}:{} {p}\n",
+                    " ".repeat(7 - a.len().min(7))
+                ));
             }
             for p in &d.only_in_upgrade {
-                out.push_str(&format!("  only in upgrade: {p}\n"));
+                out.push_str(&format!(
+                    "  only in {b}:{} {p}\n",
+                    " ".repeat(7 - b.len().min(7))
+                ));
             }
             out.push_str(&changes(&d.changed));
             out.push_str("  accept intended differences with `diff.allow` in drydock.yaml\n");
