@@ -15,6 +15,9 @@ use crate::docker::{Engine, EngineError};
 pub use ignore::Ignore;
 pub use manifest::Manifest;
 
+/// How many bytes of the archive stream go to the tar reader at a time.
+const BATCH: usize = 256 * 1024;
+
 /// A blocking reader over chunks sent from the async side.
 struct ChannelReader {
     receiver: tokio::sync::mpsc::Receiver<Bytes>,
@@ -51,11 +54,18 @@ where
     });
     let mut stream = Box::pin(stream);
     let mut failure = None;
+    // The engine sends ~20 KiB chunks; handing each to the reader thread costs a wake-up, which
+    // on a busy 2-core machine costs more than the parsing. Batches of 256 KiB cut that tenfold.
+    let mut batch = bytes::BytesMut::with_capacity(BATCH);
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(bytes) => {
-                if sender.send(bytes).await.is_err() {
-                    break;
+                batch.extend_from_slice(&bytes);
+                if batch.len() >= BATCH {
+                    let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(BATCH));
+                    if sender.send(full.freeze()).await.is_err() {
+                        break;
+                    }
                 }
             }
             Err(e) => {
@@ -63,6 +73,9 @@ where
                 break;
             }
         }
+    }
+    if failure.is_none() && !batch.is_empty() {
+        let _ = sender.send(batch.freeze()).await;
     }
     drop(sender);
     let result = reader.await.map_err(|e| e.to_string())?;

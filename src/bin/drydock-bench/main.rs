@@ -128,7 +128,11 @@ async fn run(what: &str, rounds: Option<usize>, runs: usize) -> Result<String, S
                 r.diff.min().as_secs_f64(),
                 r.diff.max().as_secs_f64()
             ),
-            format!("peak RSS {:.0} MB", r.peak_rss as f64 / 1e6),
+            format!(
+                "peak RSS {:.0} MB, drydock CPU {:.2} s",
+                r.peak_rss as f64 / 1e6,
+                r.cpu
+            ),
             format!(
                 "floor: docker export of both to /dev/null: {} s; target < 3 s, < 100 MB",
                 micro::secs(r.export.median())

@@ -139,6 +139,26 @@ pub struct StateResult {
     pub export: Sample,
     /// Peak resident memory of this process, in bytes, after all rounds.
     pub peak_rss: u64,
+    /// CPU seconds drydock itself used per round (user + system).
+    pub cpu: f64,
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs the state benchmark `rounds` times on `image`, comparing the whole filesystem.
@@ -156,6 +176,7 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
         let roots = vec!["/".to_string()];
         let allow = diff::allow_set(&[]).map_err(|e| e.to_string())?;
         let mut sample = Sample::default();
+        let cpu_before = cpu_seconds();
         let mut paths = 0;
         let mut bytes = 0;
         for _ in 0..rounds {
@@ -182,6 +203,7 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
             paths = left.entries.len();
             bytes = left.entries.values().map(|e| e.size).sum();
         }
+        let cpu = (cpu_seconds() - cpu_before) / rounds.max(1) as f64;
         // The I/O floor: both containers exported at once and thrown away.
         let drain = |id: String| async move {
             use futures_util::StreamExt;
@@ -203,6 +225,7 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
             bytes,
             export,
             peak_rss: peak_rss(),
+            cpu,
         })
     }
     .await;
