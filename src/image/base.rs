@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use super::ImageError;
@@ -119,24 +118,14 @@ pub async fn bootstrap_image(
         tail: e.to_string(),
     })?;
     let mut tail: Vec<String> = Vec::new();
-    let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
-    let stderr = child.stderr.take().map(|s| BufReader::new(s).lines());
-    if let (Some(mut out), Some(mut err)) = (stdout, stderr) {
-        let (mut out_done, mut err_done) = (false, false);
-        while !(out_done && err_done) {
-            let line = tokio::select! {
-                l = out.next_line(), if !out_done => l.ok().flatten().or_else(|| { out_done = true; None }),
-                l = err.next_line(), if !err_done => l.ok().flatten().or_else(|| { err_done = true; None }),
-            };
-            if let Some(line) = line {
-                events.progress(&scope, line.clone());
-                tail.push(line);
-                if tail.len() > 15 {
-                    tail.remove(0);
-                }
-            }
+    crate::provision::output::for_each_line(&mut child, |line| {
+        events.progress(&scope, line.clone());
+        tail.push(line);
+        if tail.len() > 15 {
+            tail.remove(0);
         }
-    }
+    })
+    .await;
     let status = child
         .wait()
         .await

@@ -87,25 +87,9 @@ async fn body(
     let started = Instant::now();
     let container = janitor.run_container(&default.tag, "promote").await?;
     events.stage(&scope, format!("provisioning HEAD @ {short}"));
-    let request = provision::Request {
-        kind: &project.provision.kind,
-        root: &tree.root,
-        container: &container,
-        env: &project.provision.env,
-        timeout: project.provision.timeout,
-        scope: scope.clone(),
-    };
+    let request = provision::Request::for_project(project, &tree.root, &container, scope.clone());
     let outcome = provision::run(engine, &request, events).await?;
-    let mut scenario = ScenarioReport {
-        name: "promote".into(),
-        status: Verdict::Pass,
-        provision: None,
-        checks: Vec::new(),
-        changed_paths: Vec::new(),
-        attempts: 1,
-        message: None,
-        duration_ms: 0,
-    };
+    let mut scenario = ScenarioReport::new("promote");
     let tags = Tags::new(&project.name);
     let mut images = ImagesReport {
         default: default.tag.clone(),

@@ -13,8 +13,8 @@ use crate::error::Error;
 use crate::image::{self, production::Resolution};
 use crate::provision::{self, Outcome, Status};
 use crate::report::{
-    DiffReport, ImagesReport, InfrastructureError, KeptContainer, PathChange, ProvisionReport,
-    RunReport, ScenarioReport, SnapshotReport, Timings, Verdict, SCHEMA_VERSION,
+    ImagesReport, InfrastructureError, KeptContainer, PathChange, ProvisionReport, RunReport,
+    ScenarioReport, SnapshotReport, Timings, Verdict, SCHEMA_VERSION,
 };
 use crate::state::{self, diff, snapshot, Ignore, Manifest};
 
@@ -34,6 +34,21 @@ pub struct RunOptions {
     pub snapshot: Option<(PathBuf, bool)>,
     /// Provisioning timeout override.
     pub provision_timeout: Option<Duration>,
+}
+
+impl RunOptions {
+    /// Every check, no infrastructure retry, containers removed, no snapshot.
+    pub fn new(project: Project, checks: Vec<Check>) -> Self {
+        RunOptions {
+            project,
+            checks,
+            selection: Selection::default(),
+            keep: false,
+            retries: 0,
+            snapshot: None,
+            provision_timeout: None,
+        }
+    }
 }
 
 /// A unique id for this run: time and pid.
@@ -200,25 +215,14 @@ async fn pipeline(
             events.stage(&Scope::Diff, "comparing fresh and upgrade");
             let allow = diff::allow_set(&project.diff.allow)
                 .map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
-            let c = diff::compare(a, b, &allow, ("fresh", "upgrade"));
-            let status = if c.is_empty() {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            };
+            let report = diff::compare(a, b, &allow, ("fresh", "upgrade"))
+                .into_report([a.entries.len(), b.entries.len()]);
             events.send(Event::Finished {
                 scope: Scope::Diff,
-                status: status.as_str().into(),
+                status: report.status.as_str().into(),
                 elapsed: diff_started.elapsed(),
             });
-            Some(DiffReport {
-                status,
-                only_in_fresh: c.only_left,
-                only_in_upgrade: c.only_right,
-                changed: c.changed,
-                allowed: c.allowed,
-                compared: [a.entries.len(), b.entries.len()],
-            })
+            Some(report)
         }
         _ => None,
     };
@@ -490,16 +494,7 @@ async fn scenario(
     let scope = Scope::Scenario(name.to_string());
     let started = Instant::now();
     let mut run = ScenarioRun {
-        report: ScenarioReport {
-            name: name.to_string(),
-            status: Verdict::Pass,
-            provision: None,
-            checks: Vec::new(),
-            changed_paths: Vec::new(),
-            attempts: 1,
-            message: None,
-            duration_ms: 0,
-        },
+        report: ScenarioReport::new(name),
         container: None,
         manifest: None,
         idempotence: None,
@@ -621,16 +616,7 @@ async fn scenario(
         };
         let second = provision::run(engine, &request, events).await;
         run.idempotence_ms = idem_started.elapsed().as_millis() as u64;
-        let mut report = ScenarioReport {
-            name: "idempotence".into(),
-            status: Verdict::Pass,
-            provision: None,
-            checks: Vec::new(),
-            changed_paths: Vec::new(),
-            attempts: 1,
-            message: None,
-            duration_ms: 0,
-        };
+        let mut report = ScenarioReport::new("idempotence");
         match second {
             Err(e) => {
                 report.status = Verdict::Error;

@@ -11,9 +11,7 @@ use crate::check::{self, Selection};
 use crate::config::{Check, DiffSettings, Project};
 use crate::docker::{Engine, LABEL_PROJECT};
 use crate::error::Error;
-use crate::report::{
-    DiffReport, ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION,
-};
+use crate::report::{ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION};
 use crate::state::{self, diff, snapshot, Ignore, Manifest};
 
 /// What a standalone command runs against.
@@ -237,28 +235,17 @@ pub async fn diff(
         )
     })
     .await?;
-    let c = diff::compare(&left, &right, &allow, ("a", "b"));
-    let status = if c.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
+    let diff = diff::compare(&left, &right, &allow, ("a", "b"))
+        .into_report([left.entries.len(), right.entries.len()]);
     events.send(Event::Finished {
         scope: Scope::Diff,
-        status: status.as_str().into(),
+        status: diff.status.as_str().into(),
         elapsed: started.elapsed(),
     });
     let mut report = empty_report(project, &run_id);
     report.command = "diff".into();
-    report.verdict = status;
-    report.diff = Some(DiffReport {
-        status,
-        only_in_fresh: c.only_left,
-        only_in_upgrade: c.only_right,
-        changed: c.changed,
-        allowed: c.allowed,
-        compared: [left.entries.len(), right.entries.len()],
-    });
+    report.verdict = diff.status;
+    report.diff = Some(diff);
     report.timings_ms.diff = started.elapsed().as_millis() as u64;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -284,14 +271,7 @@ pub async fn snapshot(
         let default = crate::image::ensure_default(engine, project, events).await?;
         let container = janitor.run_container(&default.tag, "fresh").await?;
         events.stage(&scope, "provisioning");
-        let request = crate::provision::Request {
-            kind: &project.provision.kind,
-            root: &project.root,
-            container: &container,
-            env: &project.provision.env,
-            timeout: project.provision.timeout,
-            scope: scope.clone(),
-        };
+        let request = crate::provision::Request::for_project(project, &project.root, &container, scope.clone());
         let outcome = crate::provision::run(engine, &request, events).await?;
         if outcome.status != crate::provision::Status::Ok {
             let message = outcome.failure.map(|f| f.message).unwrap_or_default();

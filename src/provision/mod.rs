@@ -6,12 +6,12 @@
 //! or the infrastructure's.
 
 pub mod ansible;
+pub mod output;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::config::{EnvVar, ProvisionKind};
@@ -82,6 +82,25 @@ pub struct Request<'a> {
     pub timeout: Duration,
     /// Where progress goes.
     pub scope: Scope,
+}
+
+impl<'a> Request<'a> {
+    /// The project's provisioner, with its environment and timeout, run from `root`.
+    pub fn for_project(
+        project: &'a crate::config::Project,
+        root: &'a Path,
+        container: &'a str,
+        scope: Scope,
+    ) -> Self {
+        Request {
+            kind: &project.provision.kind,
+            root,
+            container,
+            env: &project.provision.env,
+            timeout: project.provision.timeout,
+            scope,
+        }
+    }
 }
 
 /// Why a provisioner could not even start.
@@ -234,27 +253,17 @@ async fn run_ansible(
     })?;
     let mut reader = ansible::Reader::default();
     let mut log = String::new();
-    let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
-    let stderr = child.stderr.take().map(|s| BufReader::new(s).lines());
-    if let (Some(mut out), Some(mut err)) = (stdout, stderr) {
-        let (mut out_done, mut err_done) = (false, false);
-        while !(out_done && err_done) {
-            let line = tokio::select! {
-                l = out.next_line(), if !out_done => l.ok().flatten().or_else(|| { out_done = true; None }),
-                l = err.next_line(), if !err_done => l.ok().flatten().or_else(|| { err_done = true; None }),
-            };
-            if let Some(line) = line {
-                let line = mask(&line, secrets);
-                if let Some(task) = reader.feed(&line) {
-                    transcript.set_task(&task);
-                    events.progress(&request.scope, task);
-                }
-                transcript.push(&line);
-                log.push_str(&line);
-                log.push('\n');
-            }
+    crate::provision::output::for_each_line(&mut child, |line| {
+        let line = mask(&line, secrets);
+        if let Some(task) = reader.feed(&line) {
+            transcript.set_task(&task);
+            events.progress(&request.scope, task);
         }
-    }
+        transcript.push(&line);
+        log.push_str(&line);
+        log.push('\n');
+    })
+    .await;
     let status = child
         .wait()
         .await

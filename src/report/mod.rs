@@ -251,6 +251,22 @@ pub struct Timings {
     pub cleanup: u64,
 }
 
+impl ScenarioReport {
+    /// A passing scenario with nothing in it yet.
+    pub fn new(name: &str) -> Self {
+        ScenarioReport {
+            name: name.to_string(),
+            status: Verdict::Pass,
+            provision: None,
+            checks: Vec::new(),
+            changed_paths: Vec::new(),
+            attempts: 1,
+            message: None,
+            duration_ms: 0,
+        }
+    }
+}
+
 impl RunReport {
     /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`.
     pub fn mask(&mut self, secrets: &[String]) {

@@ -31,6 +31,25 @@ impl Comparison {
     }
 }
 
+impl Comparison {
+    /// The report's form of this comparison, with the number of paths each side had.
+    pub fn into_report(self, compared: [usize; 2]) -> crate::report::DiffReport {
+        let status = if self.is_empty() {
+            crate::report::Verdict::Pass
+        } else {
+            crate::report::Verdict::Fail
+        };
+        crate::report::DiffReport {
+            status,
+            only_in_fresh: self.only_left,
+            only_in_upgrade: self.only_right,
+            changed: self.changed,
+            allowed: self.allowed,
+            compared,
+        }
+    }
+}
+
 /// Compiles `diff.allow` globs.
 pub fn allow_set(globs: &[String]) -> Result<GlobSet, globset::Error> {
     let mut builder = GlobSetBuilder::new();

@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use drydock::check::Selection;
 use drydock::config;
 use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
 use drydock::pipeline::events::Events;
 use drydock::pipeline::run::{run as drydock_run, RunOptions};
 use drydock::report::{RunReport, Timings, Verdict};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::stats::Sample;
@@ -115,15 +113,7 @@ async fn run_drydock(
     project: &config::Project,
     checks: &[config::Check],
 ) -> Result<RunReport, String> {
-    let options = RunOptions {
-        project: project.clone(),
-        checks: checks.to_vec(),
-        selection: Selection::default(),
-        keep: false,
-        retries: 0,
-        snapshot: None,
-        provision_timeout: None,
-    };
+    let options = RunOptions::new(project.clone(), checks.to_vec());
     let report = drydock_run(
         engine,
         options,
@@ -365,20 +355,10 @@ async fn run_molecule(project: &Path) -> Result<(Duration, Vec<(String, Duration
             .map_err(|e| format!("cannot start molecule: {e}"))?;
         let scenario_started = Instant::now();
         let mut lines: Vec<(Duration, String)> = Vec::new();
-        let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
-        let stderr = child.stderr.take().map(|s| BufReader::new(s).lines());
-        if let (Some(mut out), Some(mut err)) = (stdout, stderr) {
-            let (mut out_done, mut err_done) = (false, false);
-            while !(out_done && err_done) {
-                let line = tokio::select! {
-                    l = out.next_line(), if !out_done => l.ok().flatten().or_else(|| { out_done = true; None }),
-                    l = err.next_line(), if !err_done => l.ok().flatten().or_else(|| { err_done = true; None }),
-                };
-                if let Some(line) = line {
-                    lines.push((scenario_started.elapsed(), line));
-                }
-            }
-        }
+        drydock::provision::output::for_each_line(&mut child, |line| {
+            lines.push((scenario_started.elapsed(), line));
+        })
+        .await;
         let status = child.wait().await.map_err(|e| e.to_string())?;
         let end = scenario_started.elapsed();
         if !status.success() {

@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use drydock::check::Selection;
 use drydock::config;
 use drydock::docker::{Engine, Inventory};
 use drydock::pipeline::events::Events;
@@ -77,15 +76,7 @@ pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
             write("p.sh", &format!("echo v{i} > /etc/app.conf\n"))?;
             commit(i)?;
         }
-        let options = RunOptions {
-            project: project.clone(),
-            checks: checks.clone(),
-            selection: Selection::default(),
-            keep: false,
-            retries: 0,
-            snapshot: None,
-            provision_timeout: None,
-        };
+        let options = RunOptions::new(project.clone(), checks.clone());
         let report = run(
             engine,
             options,
