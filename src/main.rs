@@ -103,8 +103,22 @@ async fn async_main(cli: Cli) -> u8 {
                 Kind::NothingToRun => exit::NOTHING_TO_RUN,
                 Kind::Interrupted => exit::INTERRUPTED,
             };
-            if format == Format::Json && code == exit::INFRASTRUCTURE {
-                print_stdout(&error_json(&e));
+            if code == exit::INFRASTRUCTURE {
+                if let Some(reports) = report_args(&cli) {
+                    // CI still gets its JUnit <error>, step summary and JSON for a run that could
+                    // not start.
+                    let report = error_report(&cli, &e);
+                    let extras = Extras {
+                        reports: reports.clone(),
+                        ..Default::default()
+                    };
+                    if let Err(write_error) = write_reports(&report, &extras, format) {
+                        eprintln!("error: {write_error}");
+                    }
+                    if format == Format::Json {
+                        print_stdout(&report::to_json(&report));
+                    }
+                }
             }
             let mut stderr = std::io::stderr().lock();
             let _ = match e.kind() {
@@ -121,18 +135,45 @@ async fn async_main(cli: Cli) -> u8 {
     }
 }
 
-/// A verdict-less JSON report for infrastructure errors before any scenario ran.
-fn error_json(e: &Error) -> String {
-    serde_json::json!({
-        "schema_version": report::SCHEMA_VERSION,
-        "verdict": "error",
-        "scenarios": [],
-        "diff": null,
-        "error": { "part": e.part(), "message": e.to_string() },
-        "timings_ms": {},
-        "duration_ms": 0
-    })
-    .to_string()
+/// The report of a command that failed on infrastructure before any scenario ran: verdict
+/// `error`, no scenarios, and what failed.
+fn error_report(cli: &Cli, e: &Error) -> RunReport {
+    let command = match &cli.command {
+        Command::Check(_) => "check",
+        Command::Diff(_) => "diff",
+        Command::Promote(_) => "promote",
+        _ => "run",
+    };
+    let project = load_project(cli).map(|p| p.name).unwrap_or_default();
+    RunReport {
+        schema_version: report::SCHEMA_VERSION,
+        command: command.into(),
+        verdict: Verdict::Error,
+        project,
+        run_id: String::new(),
+        images: Default::default(),
+        scenarios: Vec::new(),
+        diff: None,
+        snapshot: None,
+        error: Some(report::InfrastructureError {
+            part: e.part(),
+            message: e.to_string(),
+        }),
+        kept: Vec::new(),
+        timings_ms: Default::default(),
+        duration_ms: 0,
+    }
+}
+
+/// The report options of the command, if it takes them.
+fn report_args(cli: &Cli) -> Option<&cli::ReportArgs> {
+    match &cli.command {
+        Command::Run(a) => Some(&a.reports),
+        Command::Check(a) => Some(&a.reports),
+        Command::Diff(a) => Some(&a.reports),
+        Command::Promote(a) => Some(&a.reports),
+        _ => None,
+    }
 }
 
 /// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly.

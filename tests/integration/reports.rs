@@ -78,18 +78,32 @@ fn json_matches_the_schema_and_junit_counts_match_on_pass_and_fail() {
 }
 
 #[test]
-fn an_infrastructure_error_report_matches_the_schema() {
+fn a_run_that_cannot_start_still_writes_schema_valid_json_and_a_junit_error() {
     let root = env!("CARGO_MANIFEST_DIR");
+    let junit = std::env::temp_dir().join(format!("drydock-it-error-{}.xml", std::process::id()));
     let out = drydock_command()
         .current_dir(root)
-        .args(["run", "--format", "json"])
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
         .env("DOCKER_HOST", "unix:///nonexistent")
         .output()
         .expect("run");
     let run = Run::from(out);
     run.expect_code(3);
     assert_valid(&run);
-    assert_eq!(run.json()["error"]["part"], "docker engine");
+    let json = run.json();
+    assert_eq!(json["verdict"], "error");
+    assert_eq!(json["project"], "hello");
+    assert_eq!(json["error"]["part"], "docker engine");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let _ = std::fs::remove_file(&junit);
+    assert_eq!(junit_counts(&xml), (1, 1, 0, 1, 0), "{xml}");
+    assert!(xml.contains("does not answer"), "{xml}");
 }
 
 #[test]
