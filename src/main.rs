@@ -146,22 +146,12 @@ fn error_report(cli: &Cli, e: &Error) -> RunReport {
     };
     let project = load_project(cli).map(|p| p.name).unwrap_or_default();
     RunReport {
-        schema_version: report::SCHEMA_VERSION,
-        command: command.into(),
         verdict: Verdict::Error,
-        project,
-        run_id: String::new(),
-        images: Default::default(),
-        scenarios: Vec::new(),
-        diff: None,
-        snapshot: None,
         error: Some(report::InfrastructureError {
             part: e.part(),
             message: e.to_string(),
         }),
-        kept: Vec::new(),
-        timings_ms: Default::default(),
-        duration_ms: 0,
+        ..RunReport::new(command, &project, "")
     }
 }
 

@@ -13,7 +13,7 @@ use crate::docker::{Engine, LABEL_PROJECT};
 use crate::error::Error;
 use crate::image::{self, production, Tags};
 use crate::provision::{self, Status};
-use crate::report::{ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION};
+use crate::report::{ImagesReport, RunReport, ScenarioReport, Verdict};
 
 /// What `drydock promote` was asked to do.
 pub struct PromoteOptions {
@@ -177,19 +177,10 @@ async fn body(
         elapsed: started.elapsed(),
     });
     Ok(RunReport {
-        schema_version: SCHEMA_VERSION,
-        command: "promote".into(),
         verdict: scenario.status,
-        project: project.name.clone(),
-        run_id: run_id.to_string(),
         images,
         scenarios: vec![scenario],
-        diff: None,
-        snapshot: None,
-        error: None,
-        kept: Vec::new(),
-        timings_ms: Timings::default(),
-        duration_ms: 0,
+        ..RunReport::new("promote", &project.name, run_id)
     })
 }
 

@@ -14,7 +14,7 @@ use crate::image::{self, production::Resolution};
 use crate::provision::{self, Outcome, Status};
 use crate::report::{
     ImagesReport, InfrastructureError, KeptContainer, PathChange, ProvisionReport, RunReport,
-    ScenarioReport, SnapshotReport, Timings, Verdict, SCHEMA_VERSION,
+    ScenarioReport, SnapshotReport, Timings, Verdict,
 };
 use crate::state::{self, diff, snapshot, Ignore, Manifest};
 
@@ -256,19 +256,14 @@ async fn pipeline(
         }
     });
     Ok(RunReport {
-        schema_version: SCHEMA_VERSION,
-        command: "run".into(),
         verdict,
-        project: project.name.clone(),
-        run_id: run_id.to_string(),
         images,
         scenarios,
         diff,
         snapshot,
         error,
-        kept: Vec::new(),
         timings_ms: timings,
-        duration_ms: 0,
+        ..RunReport::new("run", &project.name, run_id)
     })
 }
 

@@ -11,7 +11,7 @@ use crate::check::{self, Selection};
 use crate::config::{Check, DiffSettings, Project};
 use crate::docker::{Engine, LABEL_PROJECT};
 use crate::error::Error;
-use crate::report::{ImagesReport, RunReport, ScenarioReport, Timings, Verdict, SCHEMA_VERSION};
+use crate::report::{RunReport, ScenarioReport, Verdict};
 use crate::state::{self, diff, snapshot, Ignore, Manifest};
 
 /// What a standalone command runs against.
@@ -91,24 +91,6 @@ async fn guarded<T>(
     result
 }
 
-fn empty_report(project: &str, run_id: &str) -> RunReport {
-    RunReport {
-        schema_version: SCHEMA_VERSION,
-        command: "check".into(),
-        verdict: Verdict::Pass,
-        project: project.to_string(),
-        run_id: run_id.to_string(),
-        images: ImagesReport::default(),
-        scenarios: Vec::new(),
-        diff: None,
-        snapshot: None,
-        error: None,
-        kept: Vec::new(),
-        timings_ms: Timings::default(),
-        duration_ms: 0,
-    }
-}
-
 /// `drydock check TARGET`.
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
@@ -150,7 +132,7 @@ pub async fn check(
         status: status.as_str().into(),
         elapsed,
     });
-    let mut report = empty_report(&project.name, &run_id);
+    let mut report = RunReport::new("check", &project.name, &run_id);
     report.verdict = status;
     report.scenarios.push(ScenarioReport {
         name: target.label(),
@@ -242,8 +224,7 @@ pub async fn diff(
         status: diff.status.as_str().into(),
         elapsed: started.elapsed(),
     });
-    let mut report = empty_report(project, &run_id);
-    report.command = "diff".into();
+    let mut report = RunReport::new("diff", project, &run_id);
     report.verdict = diff.status;
     report.diff = Some(diff);
     report.timings_ms.diff = started.elapsed().as_millis() as u64;

@@ -268,6 +268,25 @@ impl ScenarioReport {
 }
 
 impl RunReport {
+    /// A passing report of `command` with nothing in it yet.
+    pub fn new(command: &str, project: &str, run_id: &str) -> Self {
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            command: command.to_string(),
+            verdict: Verdict::Pass,
+            project: project.to_string(),
+            run_id: run_id.to_string(),
+            images: ImagesReport::default(),
+            scenarios: Vec::new(),
+            diff: None,
+            snapshot: None,
+            error: None,
+            kept: Vec::new(),
+            timings_ms: Timings::default(),
+            duration_ms: 0,
+        }
+    }
+
     /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`.
     pub fn mask(&mut self, secrets: &[String]) {
         let secrets: Vec<&str> = secrets

@@ -228,12 +228,7 @@ fn a_container_killed_from_outside_is_an_infrastructure_error() {
 
 /// Removes the fresh and upgrade containers of `project` as an outside actor would.
 fn remove_scenario_containers(project: &str) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let engine = drydock::docker::Engine::connect().await.expect("engine");
+    crate::fixture::with_engine(|engine| async move {
         let mut n = 0;
         for role in ["fresh", "upgrade"] {
             let found = engine

@@ -102,18 +102,9 @@ impl Drop for Project {
     }
 }
 
-/// Removes every container and image labelled for `project`.
+/// Removes every container and image labelled for `project` (never panics: it runs in `Drop`).
 pub fn remove_everything_of(project: &str) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async {
-        let Ok(engine) = drydock::docker::Engine::connect().await else {
-            return;
-        };
+    try_with_engine(|engine| async move {
         let label = drydock::docker::LABEL_PROJECT;
         for c in engine
             .containers_with_labels(&[(label, project)])
@@ -137,6 +128,29 @@ pub fn remove_everything_of(project: &str) {
             let _ = engine.remove_image(&id).await;
         }
     });
+}
+
+/// Runs `work` with a connected engine on a throwaway runtime; `None` when there is none.
+pub fn try_with_engine<T, F>(work: impl FnOnce(drydock::docker::Engine) -> F) -> Option<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let engine = drydock::docker::Engine::connect().await.ok()?;
+        Some(work(engine).await)
+    })
+}
+
+/// Runs `work` with a connected engine on a throwaway runtime.
+pub fn with_engine<T, F>(work: impl FnOnce(drydock::docker::Engine) -> F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    try_with_engine(work).expect("a Docker engine answers")
 }
 
 /// The drydock binary, with plain output.
@@ -208,12 +222,7 @@ impl Run {
 
 /// Containers carrying `io.drydock.project=<project>`, through the engine API.
 pub fn containers_of(project: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let engine = drydock::docker::Engine::connect().await.expect("engine");
+    crate::fixture::with_engine(|engine| async move {
         engine
             .containers_with_labels(&[(drydock::docker::LABEL_PROJECT, project)])
             .await
@@ -252,12 +261,7 @@ pub fn busybox_image(project: &str, tag: &str, files: &[(&str, &str, u32)]) -> S
     }
     let packed = drydock::image::context::pack(&dir).expect("pack context");
     let _ = std::fs::remove_dir_all(&dir);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let engine = drydock::docker::Engine::connect().await.expect("engine");
+    crate::fixture::with_engine(|engine| async move {
         let labels = std::collections::HashMap::from([(
             drydock::docker::LABEL_PROJECT.to_string(),
             project.to_string(),
@@ -276,12 +280,7 @@ pub struct Container {
 
 impl Container {
     pub fn start(project: &str, image: &str, setup: &[&str]) -> Container {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let id = rt.block_on(async {
-            let engine = drydock::docker::Engine::connect().await.expect("engine");
+        let id = crate::fixture::with_engine(|engine| async move {
             let spec = drydock::docker::ContainerSpec {
                 image: image.to_string(),
                 name: None,
@@ -317,15 +316,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            rt.block_on(async {
-                if let Ok(engine) = drydock::docker::Engine::connect().await {
-                    let _ = engine.remove_container(&self.id).await;
-                }
-            });
-        }
+        let id = self.id.clone();
+        try_with_engine(|engine| async move {
+            let _ = engine.remove_container(&id).await;
+        });
     }
 }

@@ -67,12 +67,7 @@ impl Drop for Registry {
 }
 
 fn remove_images(references: &[&str]) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let engine = drydock::docker::Engine::connect().await.expect("engine");
+    crate::fixture::with_engine(|engine| async move {
         for r in references {
             engine.remove_image(r).await.expect("remove image");
         }
@@ -114,12 +109,7 @@ fn promote_pushes_to_a_real_registry_and_a_clean_engine_pulls_it_back() {
         .contains(&format!("pushed to {remote}")));
 
     // The committed image carries the OCI labels.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let labels = rt.block_on(async {
-        let engine = drydock::docker::Engine::connect().await.expect("engine");
+    let labels = crate::fixture::with_engine(|engine| async move {
         engine
             .image_labels("drydock/it-promote:production")
             .await

@@ -108,7 +108,8 @@ pub async fn largest_project_image(engine: &Engine) -> Option<String> {
         .find(|t| t.contains(":production"))
 }
 
-async fn run_drydock(
+/// One in-process `drydock run` that must pass.
+pub async fn run_drydock(
     engine: &Engine,
     project: &config::Project,
     checks: &[config::Check],

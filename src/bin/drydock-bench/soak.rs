@@ -4,8 +4,6 @@ use std::time::Instant;
 
 use drydock::config;
 use drydock::docker::{Engine, Inventory};
-use drydock::pipeline::events::Events;
-use drydock::pipeline::run::{run, RunOptions};
 
 /// What the soak found.
 pub struct SoakResult {
@@ -76,21 +74,9 @@ pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
             write("p.sh", &format!("echo v{i} > /etc/app.conf\n"))?;
             commit(i)?;
         }
-        let options = RunOptions::new(project.clone(), checks.clone());
-        let report = run(
-            engine,
-            options,
-            &Events::silent(),
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        if report.verdict != drydock::report::Verdict::Pass {
-            return Err(format!(
-                "run {i} did not pass: {}",
-                drydock::report::to_json(&report)
-            ));
-        }
+        crate::pipeline::run_drydock(engine, &project, &checks)
+            .await
+            .map_err(|e| format!("run {i}: {e}"))?;
         eprintln!("soak: run {i}/{runs} passed");
     }
     let seconds = started.elapsed().as_secs_f64();
