@@ -1,7 +1,7 @@
 //! Bad input and broken infrastructure: located errors, the right exit codes, nothing left.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fixture::{containers_of, drydock_command, Project};
@@ -60,6 +60,35 @@ fn an_unreachable_engine_exits_3_and_says_what_to_do() {
     );
 }
 
+/// Starts drydock in `project` and reads its progress until `needle` has shown `times` times
+/// (within ten minutes); returns the child and the rest of its stderr.
+fn spawn_until(
+    project: &Project,
+    args: &[&str],
+    stdout: Stdio,
+    needle: &str,
+    times: usize,
+) -> (Child, Lines<BufReader<ChildStderr>>) {
+    let mut child = drydock_command()
+        .current_dir(project.path())
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut seen = 0;
+    while seen < times {
+        match lines.next() {
+            Some(Ok(line)) if line.contains(needle) => seen += 1,
+            Some(Ok(_)) => assert!(Instant::now() < deadline, "`{needle}` never showed"),
+            _ => panic!("drydock ended before `{needle}` showed {times} time(s)"),
+        }
+    }
+    (child, lines)
+}
+
 #[test]
 fn sigint_during_provisioning_exits_130_and_removes_every_container() {
     let project = Project::debian(
@@ -69,29 +98,8 @@ fn sigint_during_provisioning_exits_130_and_removes_every_container() {
     )
     .file("site.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Take a long time\n      ansible.builtin.command: sleep 300\n")
     .commit("production");
-    // Warm the images first so the signal lands in provisioning, not in a build.
-    let mut child = drydock_command()
-        .current_dir(project.path())
-        .args(["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut seen = 0;
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("Take a long time") {
-            seen += 1;
-            // Both the production build and the fresh scenario are in the task when it shows twice,
-            // or the production image is cached and only fresh runs it.
-            if seen >= 1 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "provisioning never started");
-    }
+    // The first time the task shows, one scenario (or the production build) is inside it.
+    let (mut child, lines) = spawn_until(&project, &["run"], Stdio::null(), "Take a long time", 1);
     std::thread::sleep(Duration::from_secs(2));
     let pid = child.id().to_string();
     let sent = std::process::Command::new("kill")
@@ -187,25 +195,14 @@ fn a_container_killed_from_outside_is_an_infrastructure_error() {
         .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}"))
         .commit("production")
         .file("site.yml", &format!("{PLAYBOOK_HEAD}{WRITE_TASK}{slow}"));
-    let mut child = drydock_command()
-        .current_dir(project.path())
-        .args(["run", "--retries", "0", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = 0;
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("Take a long time") {
-            seen += 1;
-            if seen == 2 {
-                break;
-            }
-        }
-    }
-    assert_eq!(seen, 2, "both scenarios reached the slow task");
+    // Twice: both the fresh and the upgrade scenario are inside the slow task.
+    let (child, lines) = spawn_until(
+        &project,
+        &["run", "--retries", "0", "--format", "json"],
+        Stdio::piped(),
+        "Take a long time",
+        2,
+    );
     std::thread::sleep(Duration::from_secs(1));
     let killed = remove_scenario_containers("it-killed");
     assert_eq!(killed, 2);
@@ -259,19 +256,7 @@ fn sigterm_during_an_image_build_exits_130_quickly() {
         )
         .file("p.sh", "true\n")
         .commit("production");
-    let mut child = drydock_command()
-        .current_dir(project.path())
-        .args(["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("RUN sleep 120") {
-            break;
-        }
-    }
+    let (mut child, lines) = spawn_until(&project, &["run"], Stdio::null(), "RUN sleep 120", 1);
     std::thread::sleep(Duration::from_secs(1));
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
