@@ -11,8 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "drydock", version, about, long_about = None)]
 pub struct Cli {
+    /// Options every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -70,8 +72,10 @@ pub enum Command {
 /// `drydock promote`.
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
+    /// Which checks.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Report files.
     #[command(flatten)]
     pub reports: ReportArgs,
     /// Push the image to `production.image` (credentials: Docker's config.json or
@@ -117,6 +121,16 @@ pub struct SelectArgs {
     pub filters: Vec<String>,
 }
 
+impl From<&SelectArgs> for crate::check::Selection {
+    fn from(args: &SelectArgs) -> Self {
+        crate::check::Selection {
+            tags: args.tags.clone(),
+            skip_tags: args.skip_tags.clone(),
+            filters: args.filters.clone(),
+        }
+    }
+}
+
 /// Report files, for CI.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ReportArgs {
@@ -131,8 +145,10 @@ pub struct ReportArgs {
 /// `drydock run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Which checks.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Report files.
     #[command(flatten)]
     pub reports: ReportArgs,
     /// Keep the containers and print how to enter them.
@@ -157,8 +173,10 @@ pub struct RunArgs {
 pub struct CheckArgs {
     /// `container:NAME_OR_ID` or `image:REF`.
     pub target: String,
+    /// Which checks.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Report files.
     #[command(flatten)]
     pub reports: ReportArgs,
     /// Only checks that apply to this scenario (fresh or upgrade).
@@ -179,6 +197,7 @@ pub struct DiffArgs {
     /// Extra globs to ignore.
     #[arg(long = "ignore", value_delimiter = ',', num_args = 1..)]
     pub ignore: Vec<String>,
+    /// Report files.
     #[command(flatten)]
     pub reports: ReportArgs,
 }
@@ -203,6 +222,6 @@ pub struct CleanArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    drydock::config::diag::parse_duration(text)
+    crate::config::diag::parse_duration(text)
         .ok_or_else(|| format!("`{text}` is not a duration; expected e.g. 90s, 10m, 1h"))
 }

@@ -69,6 +69,7 @@ impl Error {
                 }
             }
             Error::Engine(_)
+            | Error::Image(ImageError::Lock { .. })
             | Error::Image(_)
             | Error::Provision(_)
             | Error::Infrastructure { .. } => Kind::Infrastructure,
@@ -89,5 +90,24 @@ impl Error {
             Error::Infrastructure { part, .. } => part.clone(),
             _ => "drydock".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_that_cannot_be_taken_is_an_infrastructure_error() {
+        let e = Error::Image(ImageError::Lock {
+            path: "/tmp/drydock-x.lock".into(),
+            reason: "permission denied".into(),
+        });
+        assert_eq!(e.kind(), Kind::Infrastructure);
+        let context = Error::Image(ImageError::Context {
+            path: "images/default".into(),
+            reason: "no such folder".into(),
+        });
+        assert_eq!(context.kind(), Kind::Usage);
     }
 }

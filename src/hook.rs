@@ -21,16 +21,9 @@ pub enum HookError {
 }
 
 fn hooks_dir(root: &Path) -> Result<PathBuf, HookError> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--git-path", "hooks"])
-        .output()
-        .map_err(|e| HookError::Io(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(HookError::NotGit(root.display().to_string()));
-    }
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let out = crate::process::git_blocking(root, &["rev-parse", "--git-path", "hooks"])
+        .map_err(|_| HookError::NotGit(root.display().to_string()))?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out).trim());
     Ok(if path.is_absolute() {
         path
     } else {

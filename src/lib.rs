@@ -1,15 +1,27 @@
 //! drydock: test-driven infrastructure in Docker containers.
 //!
 //! Data flows one way: config → images → scenarios (provision, checks) → comparisons → report.
+//! The ground floor ([`outcome`], [`event`], [`secret`], [`ids`], [`process`]) is vocabulary
+//! every layer shares; `ARCHITECTURE.md` lists which module may import which, and a test keeps
+//! it so.
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod architecture;
 pub mod check;
+pub mod cli;
+pub mod command;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod event;
 pub mod hook;
+pub mod ids;
 pub mod image;
+pub mod outcome;
 pub mod pipeline;
+pub mod process;
 pub mod provision;
 pub mod report;
+pub mod secret;
 pub mod state;

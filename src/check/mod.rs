@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod judge;
+pub mod observed;
 
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use futures_util::future::join_all;
 
 use crate::config::{Check, Spec};
 use crate::docker::Engine;
-use crate::pipeline::events::{Event, Events, Scope};
-use crate::report::{CheckResult, Verdict};
+use crate::event::{Event, Events, Scope};
+use crate::outcome::{CheckResult, Verdict};
 use judge::Judgement;
 
 /// How long a `command` or `http` check may take unless it says otherwise.
@@ -206,7 +207,7 @@ async fn run_command(engine: &Engine, container: &str, check: &Check, command: &
             message: format!("timed out after {} s", timeout.as_secs_f64()),
         },
         Ok(Err(e)) => Judgement::error(format!("could not run the command: {e}")),
-        Ok(Ok(out)) => judge::judge_command(
+        Ok(Ok(out)) => observed::judge_command(
             &check.spec,
             out.exit_code,
             &String::from_utf8_lossy(&out.stdout),
@@ -267,7 +268,7 @@ async fn run_http(engine: &Engine, container: &str, check: &Check, url: &str) ->
         return Judgement::error(stderr);
     }
     match parse_http(&out.stdout) {
-        Some((status, headers, body)) => judge::judge_http(&check.spec, status, &headers, &body),
+        Some((status, headers, body)) => observed::judge_http(&check.spec, status, &headers, &body),
         None if out.exit_code != 0
             || !stderr.is_empty()
             || out.stdout.iter().all(u8::is_ascii_whitespace) =>

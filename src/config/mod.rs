@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod diag;
 pub mod project;
+pub mod spec;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};

@@ -84,6 +84,18 @@ pub enum ProvisionKind {
     },
 }
 
+impl Provision {
+    /// The values of `provision.env` entries marked secret, for masking.
+    pub fn secrets(&self) -> crate::secret::Secrets {
+        crate::secret::Secrets::new(
+            self.env
+                .iter()
+                .filter(|v| v.secret)
+                .map(|v| v.value.clone()),
+        )
+    }
+}
+
 /// One `provision.env` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnvVar {
@@ -111,7 +123,10 @@ pub struct DiffSettings {
     pub paths: Vec<String>,
     /// Globs skipped while reading state (added to the defaults unless `ignore_defaults: false`).
     pub ignore: Vec<String>,
-    /// Whether the built-in ignores apply.
+    /// Globs whose content is per-machine by design (added to the defaults unless
+    /// `ignore_defaults: false`): compared on existence, type, mode and owner, not content.
+    pub content_ignore: Vec<String>,
+    /// Whether the built-in ignores (and content ignores) apply.
     pub ignore_defaults: bool,
     /// Globs of known, intended differences.
     pub allow: Vec<String>,
@@ -124,6 +139,7 @@ impl Default for DiffSettings {
                 .map(String::from)
                 .to_vec(),
             ignore: Vec::new(),
+            content_ignore: Vec::new(),
             ignore_defaults: true,
             allow: Vec::new(),
         }
@@ -523,7 +539,13 @@ fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
     diags.known_keys(
         entries,
         KEY,
-        &["paths", "ignore", "ignore_defaults", "allow"],
+        &[
+            "paths",
+            "ignore",
+            "content_ignore",
+            "ignore_defaults",
+            "allow",
+        ],
     );
     let defaults = DiffSettings::default();
     let paths = optional(entries, "paths", |n| {
@@ -547,9 +569,13 @@ fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
         diags.boolean(n, "diff.ignore_defaults")
     });
     let allow = optional(entries, "allow", |n| globs(diags, n, "diff.allow"));
+    let content_ignore = optional(entries, "content_ignore", |n| {
+        globs(diags, n, "diff.content_ignore")
+    });
     Some(DiffSettings {
         paths: paths?.unwrap_or(defaults.paths),
         ignore: ignore?.unwrap_or_default(),
+        content_ignore: content_ignore?.unwrap_or_default(),
         ignore_defaults: ignore_defaults?.unwrap_or(true),
         allow: allow?.unwrap_or_default(),
     })

@@ -10,7 +10,7 @@ use tokio::process::Command;
 use super::ImageError;
 use crate::config::{Debootstrap, Project};
 use crate::docker::Engine;
-use crate::pipeline::events::{Events, Scope};
+use crate::event::{Events, Scope};
 
 /// How long a pull may take before drydock treats the registry as unreachable.
 const PULL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -86,9 +86,10 @@ pub async fn bootstrap_image(
 ) -> Result<String, ImageError> {
     let scope = Scope::Images;
     let started = Instant::now();
-    let program = which("debootstrap").ok_or_else(|| ImageError::DebootstrapMissing {
-        image: image.to_string(),
-    })?;
+    let program =
+        crate::process::which("debootstrap").ok_or_else(|| ImageError::DebootstrapMissing {
+            image: image.to_string(),
+        })?;
     let dir = std::env::temp_dir().join(format!(
         "drydock-rootfs-{}-{}",
         std::process::id(),
@@ -118,7 +119,7 @@ pub async fn bootstrap_image(
         tail: e.to_string(),
     })?;
     let mut tail: Vec<String> = Vec::new();
-    crate::provision::output::for_each_line(&mut child, |line| {
+    crate::process::for_each_line(&mut child, |line| {
         events.progress(&scope, line.clone());
         tail.push(line);
         if tail.len() > 15 {
@@ -187,13 +188,4 @@ pub async fn bootstrap_image(
         ),
     );
     Ok(id)
-}
-
-/// The full path of `program` on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }

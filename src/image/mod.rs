@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::config::Project;
 use crate::docker::{Engine, EngineError, LABEL_PROJECT};
-use crate::pipeline::events::{Event, Events, Scope};
+use crate::event::{Ending, Events, Scope};
 
 /// Label on images: the cache key they were built for.
 pub const LABEL_CACHE_KEY: &str = "io.drydock.cache-key";
@@ -60,6 +60,14 @@ pub enum ImageError {
     /// A git operation for the production ref failed.
     #[error("{0}")]
     Git(String),
+    /// The machine-wide lock that serialises image builds could not be taken.
+    #[error("taking the machine-wide lock {path}: {reason}")]
+    Lock {
+        /// The lock file.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
 }
 
 /// Tags of a project's images.
@@ -164,11 +172,7 @@ pub async fn ensure_default(
             &scope,
             format!("default image {keyed} reused (build context unchanged)"),
         );
-        events.send(Event::Finished {
-            scope,
-            status: "reused".into(),
-            elapsed: started.elapsed(),
-        });
+        events.finished(&scope, Ending::Reused, started.elapsed());
         return Ok(DefaultImage {
             id,
             tag: keyed,
@@ -192,11 +196,7 @@ pub async fn ensure_default(
     engine.tag(&id, &tags.default()).await?;
     prune_superseded(engine, &project.name, "default-", &keyed).await;
     events.note(&scope, format!("default image {keyed} built"));
-    events.send(Event::Finished {
-        scope,
-        status: "built".into(),
-        elapsed: started.elapsed(),
-    });
+    events.finished(&scope, Ending::Built, started.elapsed());
     Ok(DefaultImage {
         id,
         tag: keyed,
@@ -256,12 +256,12 @@ pub async fn machine_lock(name: &str) -> Result<MachineLock, ImageError> {
         Ok::<_, std::io::Error>(MachineLock { _file: file })
     })
     .await
-    .map_err(|e| ImageError::Context {
+    .map_err(|e| ImageError::Lock {
         path: shown.clone(),
         reason: e.to_string(),
     })?
-    .map_err(|e| ImageError::Context {
+    .map_err(|e| ImageError::Lock {
         path: shown,
-        reason: format!("cannot take the lock: {e}"),
+        reason: e.to_string(),
     })
 }

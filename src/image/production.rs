@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
-
 use super::{short_commit, DefaultImage, ImageError, Tags, LABEL_COMMIT, LABEL_DEFAULT_IMAGE};
 use crate::config::Project;
 use crate::docker::Engine;
-use crate::pipeline::events::{Events, Scope};
+use crate::event::{Events, Scope};
+use crate::process::git;
 
 /// What the run will use as the production image.
 #[derive(Debug)]
@@ -115,22 +114,6 @@ pub async fn resolve(
         tree,
         tag,
     })
-}
-
-async fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
-    }
 }
 
 /// The commit `git_ref` names (trying `origin/<ref>` too).

@@ -35,16 +35,19 @@ impl Janitor {
         ])
     }
 
-    /// Starts a labelled container for `role` and remembers it.
+    /// Starts a labelled container for `role` and remembers it; `hostname` is the name it
+    /// answers to inside (the engine's random one when `None`).
     pub async fn run_container(
         &self,
         image: &str,
         role: &str,
+        hostname: Option<&str>,
     ) -> Result<String, crate::docker::EngineError> {
         let spec = crate::docker::ContainerSpec {
             image: image.to_string(),
             name: Some(format!("drydock-{}-{}-{role}", self.project, self.run_id)),
             labels: self.labels(role),
+            hostname: hostname.map(String::from),
         };
         let id = self.engine.run_container(&spec).await?;
         if let Ok(mut list) = self.containers.lock() {
@@ -153,4 +156,32 @@ pub async fn sweep(
         }
     }
     Ok(removed)
+}
+
+/// `drydock clean`: containers of dead runs, and optionally the project's images.
+pub async fn clean(
+    engine: &Engine,
+    project: Option<&str>,
+    images: bool,
+) -> Result<(usize, usize), crate::docker::EngineError> {
+    let containers = sweep(engine, project, true).await?;
+    let mut removed_images = 0;
+    if images {
+        let label_value = project.unwrap_or("");
+        let found = if label_value.is_empty() {
+            Vec::new()
+        } else {
+            engine.images_with_label(LABEL_PROJECT, label_value).await?
+        };
+        for (id, tags) in found {
+            for tag in &tags {
+                engine.remove_image(tag).await?;
+            }
+            if tags.is_empty() {
+                engine.remove_image(&id).await?;
+            }
+            removed_images += 1;
+        }
+    }
+    Ok((containers, removed_images))
 }

@@ -1,8 +1,11 @@
-//! The run: images, then the fresh and upgrade scenarios concurrently, idempotence, the state
-//! diff, and cleanup on every path. The pipeline never prints; it sends [`events`].
+//! Orchestration: the run's lifecycle ([`session`]), its containers ([`janitor`]), the
+//! production image, the scenarios of `drydock run`, and reading a container's state. The
+//! pipeline never prints; it sends events.
 
-pub mod events;
+pub mod capture;
 pub mod janitor;
-pub mod promote;
+pub mod production;
 pub mod run;
-pub mod standalone;
+pub mod scenario;
+pub mod session;
+pub mod target;

@@ -1,4 +1,127 @@
-//! Reading `ansible-playbook` output: task names for progress, per-task results, the recap.
+//! The `ansible` provisioner: `ansible-playbook` on the host, reaching the container through the
+//! `community.docker.docker` connection, and the reading of its output (task names for
+//! progress, per-task results, the recap).
+
+use std::path::Path;
+
+use super::{
+    infrastructure_cause, last_lines, Failure, Outcome, Output, ProvisionError, Provisioner,
+    Request,
+};
+use crate::docker::Engine;
+
+/// Runs a playbook.
+pub struct Ansible<'a> {
+    /// The playbook, relative to the request's root.
+    pub playbook: &'a Path,
+}
+
+impl Provisioner for Ansible<'_> {
+    fn preflight(&self) -> Result<(), ProvisionError> {
+        crate::process::which("ansible-playbook")
+            .map(|_| ())
+            .ok_or(ProvisionError::AnsibleMissing)
+    }
+
+    async fn provision(
+        &self,
+        _engine: &Engine,
+        request: &Request<'_>,
+        output: &Output<'_>,
+    ) -> Result<Outcome, ProvisionError> {
+        // The inventory names the container after its host, so `inventory_hostname` is the
+        // same in every scenario; `ansible_host` says which container that is today.
+        let private = tempfile::Builder::new()
+            .prefix("drydock-ansible-")
+            .tempdir()
+            .map_err(|e| ProvisionError::Io(format!("creating a private folder: {e}")))?;
+        let inventory = private.path().join("inventory.yml");
+        std::fs::write(&inventory, inventory_yaml(request.host, request.container))
+            .map_err(|e| ProvisionError::Io(format!("writing {}: {e}", inventory.display())))?;
+        let mut command = crate::process::piped("ansible-playbook");
+        command
+            .current_dir(request.root)
+            .arg("-i")
+            .arg(&inventory)
+            .arg("-c")
+            .arg("community.docker.docker")
+            .arg(self.playbook)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+            .env("ANSIBLE_HOST_KEY_CHECKING", "0")
+            .env("ANSIBLE_PIPELINING", "1")
+            .env("ANSIBLE_STDOUT_CALLBACK", "default")
+            .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+            .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+            .env("ANSIBLE_SYSTEM_WARNINGS", "0")
+            .env("PYTHONUNBUFFERED", "1");
+        for var in request.env {
+            command.env(&var.name, &var.value);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ProvisionError::AnsibleMissing
+            } else {
+                ProvisionError::Io(format!("cannot start ansible-playbook: {e}"))
+            }
+        })?;
+        let mut reader = Reader::default();
+        crate::process::for_each_line(&mut child, |line| {
+            let line = output.line(&line);
+            if let Some(task) = reader.feed(&line) {
+                output.task_started(&task);
+            }
+        })
+        .await;
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ProvisionError::Io(format!("waiting for ansible-playbook: {e}")))?;
+        let log = output.take_log();
+        let summary = reader.finish();
+        if status.success() {
+            let changed = summary.recap.map(|r| r.changed);
+            return Ok(Outcome::ok(changed, summary.changed_tasks, log));
+        }
+        let code = status.code().unwrap_or(-1);
+        let (task, message) = match (&summary.failed_task, &summary.error) {
+            (Some((task, message)), _) => (Some(task.clone()), message.clone()),
+            (None, Some(error)) => (None, format!("ansible-playbook: {error}")),
+            (None, None) => (
+                None,
+                format!(
+                    "ansible-playbook exited with code {code}: {}",
+                    last_lines(&log, 5)
+                ),
+            ),
+        };
+        let infrastructure = if summary.unreachable {
+            Some("container connection (ansible reported the host unreachable)".to_string())
+        } else {
+            infrastructure_cause(&message)
+                .or_else(|| infrastructure_cause(&log))
+                .map(String::from)
+        };
+        let failure = Failure {
+            task,
+            message,
+            infrastructure,
+        };
+        let mut outcome = Outcome::failed(failure, summary.changed_tasks, log);
+        outcome.changed = summary.recap.map(|r| r.changed);
+        Ok(outcome)
+    }
+}
+
+/// A one-host inventory: `host` is reached as container `container`.
+fn inventory_yaml(host: &str, container: &str) -> String {
+    let inventory = serde_json::json!({
+        "all": { "hosts": { host: { "ansible_host": container } } }
+    });
+    // JSON is YAML; Ansible's yaml inventory plugin reads it.
+    inventory.to_string()
+}
 
 /// What one line of `ansible-playbook` output says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +327,13 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inventory_names_the_host_and_points_at_the_container() {
+        let yaml = inventory_yaml("hello", "0123abcd");
+        let value: serde_json::Value = serde_json::from_str(&yaml).unwrap();
+        assert_eq!(value["all"]["hosts"]["hello"]["ansible_host"], "0123abcd");
+    }
 
     const RUN: &str = r#"
 PLAY [Hello world web server] **************************************************

@@ -1,22 +1,23 @@
 //! Provisioners: run the project's provisioning code against a container.
 //!
-//! `ansible` runs `ansible-playbook` on the host with the `community.docker.docker` connection;
-//! `shell` copies a script into the container and runs it with `/bin/sh`. Both stream progress
-//! as events, keep the whole log for the report, and say whether a failure is the code's fault
-//! or the infrastructure's.
+//! A [`Provisioner`] runs once against a container and says how it went: [`ansible`] runs
+//! `ansible-playbook` on the host with the `community.docker.docker` connection; [`shell`]
+//! copies a script into the container and runs it with `/bin/sh`. Around either one, [`run`]
+//! enforces the timeout, keeps the output of a run that was cut short, and decides whether a
+//! failure is the code's fault or the infrastructure's.
 
 pub mod ansible;
-pub mod output;
+pub mod shell;
 
 use std::path::Path;
-use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::process::Command;
-
 use crate::config::{EnvVar, ProvisionKind};
-use crate::docker::{Engine, OutputStream};
-use crate::pipeline::events::{Events, Scope};
+use crate::docker::Engine;
+use crate::event::{Events, Scope};
+use crate::outcome::Verdict;
+use crate::secret::Secrets;
 
 /// How a provisioning run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +31,12 @@ pub enum Status {
 }
 
 impl Status {
-    /// `pass`, `fail` or `error`, as reports say it.
-    pub fn as_str(self) -> &'static str {
+    /// The verdict reports give it: `pass`, `fail` or `error`.
+    pub fn verdict(self) -> Verdict {
         match self {
-            Status::Ok => "pass",
-            Status::Failed => "fail",
-            Status::Infrastructure => "error",
+            Status::Ok => Verdict::Pass,
+            Status::Failed => Verdict::Fail,
+            Status::Infrastructure => Verdict::Error,
         }
     }
 }
@@ -57,6 +58,56 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
+impl Outcome {
+    /// A run that succeeded.
+    pub fn ok(changed: Option<u32>, changed_tasks: Vec<String>, log: String) -> Outcome {
+        Outcome {
+            status: Status::Ok,
+            changed,
+            changed_tasks,
+            failure: None,
+            log,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// A run that failed with `failure`: an infrastructure failure when the failure names the
+    /// part that broke, else the code's.
+    pub fn failed(failure: Failure, changed_tasks: Vec<String>, log: String) -> Outcome {
+        Outcome {
+            status: if failure.infrastructure.is_some() {
+                Status::Infrastructure
+            } else {
+                Status::Failed
+            },
+            changed: None,
+            changed_tasks,
+            failure: Some(failure),
+            log,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// The failure in one sentence, as a scenario reports it.
+    pub fn failure_sentence(&self) -> String {
+        let Some(f) = &self.failure else {
+            return "provisioning failed".into();
+        };
+        let task = f
+            .task
+            .as_ref()
+            .map(|t| format!("task \"{t}\" failed: "))
+            .unwrap_or_default();
+        match &f.infrastructure {
+            Some(part) => format!(
+                "infrastructure error ({part}) while provisioning: {task}{}; the change was not judged",
+                f.message
+            ),
+            None => format!("provisioning failed: {task}{}", f.message),
+        }
+    }
+}
+
 /// Why provisioning failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
@@ -68,6 +119,17 @@ pub struct Failure {
     pub infrastructure: Option<String>,
 }
 
+impl Failure {
+    /// A failure of the infrastructure's `part`.
+    pub fn infrastructure(message: String, part: &str) -> Failure {
+        Failure {
+            task: None,
+            message,
+            infrastructure: Some(part.to_string()),
+        }
+    }
+}
+
 /// A provisioning request.
 pub struct Request<'a> {
     /// The provisioner.
@@ -76,8 +138,12 @@ pub struct Request<'a> {
     pub root: &'a Path,
     /// The container.
     pub container: &'a str,
+    /// The name the container answers to as a host (its inventory name).
+    pub host: &'a str,
     /// Environment for the provisioner.
     pub env: &'a [EnvVar],
+    /// Values masked in every line of output.
+    pub secrets: Secrets,
     /// How long it may take.
     pub timeout: Duration,
     /// Where progress goes.
@@ -85,18 +151,22 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The project's provisioner, with its environment and timeout, run from `root`.
+    /// The project's provisioner, with its environment and timeout, run from `root` against
+    /// `container`, the host called `host`.
     pub fn for_project(
         project: &'a crate::config::Project,
         root: &'a Path,
         container: &'a str,
+        host: &'a str,
         scope: Scope,
     ) -> Self {
         Request {
             kind: &project.provision.kind,
             root,
             container,
+            host,
             env: &project.provision.env,
+            secrets: project.provision.secrets(),
             timeout: project.provision.timeout,
             scope,
         }
@@ -114,68 +184,60 @@ pub enum ProvisionError {
     Io(String),
 }
 
-/// Checks the provisioner is installed.
+/// A way to provision a container. Implementations stream their output through [`Output`],
+/// and report the code's failures in the [`Outcome`]; an `Err` means they could not run.
+// Only used with static dispatch inside drydock, so the future's auto traits need no bound.
+#[allow(async_fn_in_trait)]
+pub trait Provisioner {
+    /// Whether the provisioner can run on this machine.
+    fn preflight(&self) -> Result<(), ProvisionError>;
+
+    /// Runs once against `request.container`.
+    async fn provision(
+        &self,
+        engine: &Engine,
+        request: &Request<'_>,
+        output: &Output<'_>,
+    ) -> Result<Outcome, ProvisionError>;
+}
+
+/// Checks the project's provisioner can run here.
 pub fn preflight(kind: &ProvisionKind) -> Result<(), ProvisionError> {
     match kind {
-        ProvisionKind::Ansible { .. } => crate::image::base::which("ansible-playbook")
-            .map(|_| ())
-            .ok_or(ProvisionError::AnsibleMissing),
-        ProvisionKind::Shell { .. } => Ok(()),
+        ProvisionKind::Ansible { playbook } => ansible::Ansible { playbook }.preflight(),
+        ProvisionKind::Shell { script } => shell::Shell { script }.preflight(),
     }
 }
 
-/// Runs the provisioner once against the container.
+/// Runs the request's provisioner once against its container.
 pub async fn run(
     engine: &Engine,
     request: &Request<'_>,
     events: &Events,
 ) -> Result<Outcome, ProvisionError> {
+    match request.kind {
+        ProvisionKind::Ansible { playbook } => {
+            run_with(&ansible::Ansible { playbook }, engine, request, events).await
+        }
+        ProvisionKind::Shell { script } => {
+            run_with(&shell::Shell { script }, engine, request, events).await
+        }
+    }
+}
+
+async fn run_with(
+    provisioner: &impl Provisioner,
+    engine: &Engine,
+    request: &Request<'_>,
+    events: &Events,
+) -> Result<Outcome, ProvisionError> {
     let started = Instant::now();
-    let secrets: Vec<&str> = request
-        .env
-        .iter()
-        .filter(|e| e.secret && !e.value.is_empty())
-        .map(|e| e.value.as_str())
-        .collect();
     // The output so far survives a timeout, so a hung provisioner is reported with it.
-    let transcript = Transcript::default();
-    let work = async {
-        match request.kind {
-            ProvisionKind::Ansible { playbook } => {
-                run_ansible(request, playbook, &secrets, events, &transcript).await
-            }
-            ProvisionKind::Shell { script } => {
-                run_shell(engine, request, script, &secrets, events, &transcript).await
-            }
-        }
-    };
-    let result = tokio::time::timeout(request.timeout, work).await;
-    let mut outcome = match result {
-        Ok(r) => r?,
-        Err(_) => {
-            let mut log = transcript.take();
-            let last = last_lines(&log, 3);
-            log.push_str(&format!(
-                "\n[drydock] provisioning timed out after {} s and was stopped",
-                request.timeout.as_secs()
-            ));
-            Outcome {
-                status: Status::Infrastructure,
-                changed: None,
-                changed_tasks: Vec::new(),
-                failure: Some(Failure {
-                    task: transcript.task(),
-                    message: format!(
-                        "provisioning did not finish within {} s (provision.timeout) and was stopped; last output: {}",
-                        request.timeout.as_secs(),
-                        if last.is_empty() { "(none)".to_string() } else { last }
-                    ),
-                    infrastructure: Some("timeout".into()),
-                }),
-                log,
-                duration: Duration::ZERO,
-            }
-        }
+    let output = Output::new(events, &request.scope, &request.secrets);
+    let work = provisioner.provision(engine, request, &output);
+    let mut outcome = match tokio::time::timeout(request.timeout, work).await {
+        Ok(outcome) => outcome?,
+        Err(_) => timed_out(request.timeout, &output),
     };
     // A package failure may hide an unreachable mirror ("Unable to locate package" after a
     // silent failed update): ask the mirror itself before blaming the code.
@@ -212,264 +274,89 @@ pub async fn run(
     Ok(outcome)
 }
 
-async fn run_ansible(
-    request: &Request<'_>,
-    playbook: &Path,
-    secrets: &[&str],
-    events: &Events,
-    transcript: &Transcript,
-) -> Result<Outcome, ProvisionError> {
-    let mut command = Command::new("ansible-playbook");
-    command
-        .current_dir(request.root)
-        .arg("-i")
-        .arg(format!("{},", request.container))
-        .arg("-c")
-        .arg("community.docker.docker")
-        .arg(playbook)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_FORCE_COLOR", "0")
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "0")
-        .env("ANSIBLE_PIPELINING", "1")
-        .env("ANSIBLE_STDOUT_CALLBACK", "default")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
-        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
-        .env("ANSIBLE_SYSTEM_WARNINGS", "0")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for var in request.env {
-        command.env(&var.name, &var.value);
-    }
-    let mut child = command.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ProvisionError::AnsibleMissing
-        } else {
-            ProvisionError::Io(format!("cannot start ansible-playbook: {e}"))
-        }
-    })?;
-    let mut reader = ansible::Reader::default();
-    let mut log = String::new();
-    crate::provision::output::for_each_line(&mut child, |line| {
-        let line = mask(&line, secrets);
-        if let Some(task) = reader.feed(&line) {
-            transcript.set_task(&task);
-            events.progress(&request.scope, task);
-        }
-        transcript.push(&line);
-        log.push_str(&line);
-        log.push('\n');
-    })
-    .await;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| ProvisionError::Io(format!("waiting for ansible-playbook: {e}")))?;
-    let summary = reader.finish();
-    let code = status.code().unwrap_or(-1);
-    let changed = summary.recap.map(|r| r.changed);
-    let (status, failure) = if status.success() {
-        (Status::Ok, None)
-    } else {
-        let (task, message) = match (&summary.failed_task, &summary.error) {
-            (Some((task, message)), _) => (Some(task.clone()), message.clone()),
-            (None, Some(error)) => (None, format!("ansible-playbook: {error}")),
-            (None, None) => (
-                None,
-                format!(
-                    "ansible-playbook exited with code {code}: {}",
-                    last_lines(&log, 5)
-                ),
-            ),
-        };
-        let infrastructure = if summary.unreachable {
-            Some("container connection (ansible reported the host unreachable)".to_string())
-        } else {
-            infrastructure_cause(&message)
-                .or_else(|| infrastructure_cause(&log))
-                .map(String::from)
-        };
-        let status = if infrastructure.is_some() {
-            Status::Infrastructure
-        } else {
-            Status::Failed
-        };
-        (
-            status,
-            Some(Failure {
-                task,
-                message,
-                infrastructure,
-            }),
-        )
+fn timed_out(timeout: Duration, output: &Output<'_>) -> Outcome {
+    let mut log = output.take_log();
+    let last = last_lines(&log, 3);
+    log.push_str(&format!(
+        "\n[drydock] provisioning timed out after {} s and was stopped",
+        timeout.as_secs()
+    ));
+    let failure = Failure {
+        task: output.task(),
+        message: format!(
+            "provisioning did not finish within {} s (provision.timeout) and was stopped; last output: {}",
+            timeout.as_secs(),
+            if last.is_empty() { "(none)".to_string() } else { last }
+        ),
+        infrastructure: Some("timeout".into()),
     };
-    Ok(Outcome {
-        status,
-        changed,
-        changed_tasks: summary.changed_tasks,
-        failure,
-        log,
-        duration: Duration::ZERO,
-    })
+    Outcome::failed(failure, Vec::new(), log)
 }
 
-/// Where the shell provisioner puts its script in the container.
-pub const SHELL_SCRIPT_PATH: &str = "/tmp/drydock-provision.sh";
-
-async fn run_shell(
-    engine: &Engine,
-    request: &Request<'_>,
-    script: &Path,
-    secrets: &[&str],
-    events: &Events,
-    transcript: &Transcript,
-) -> Result<Outcome, ProvisionError> {
-    let path = request.root.join(script);
-    let content = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ProvisionError::Io(format!("reading {}: {e}", path.display())))?;
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    let name = SHELL_SCRIPT_PATH.trim_start_matches("/tmp/");
-    builder
-        .append_data(&mut header, name, content.as_slice())
-        .and_then(|_| builder.finish())
-        .map_err(|e| ProvisionError::Io(format!("packing {}: {e}", path.display())))?;
-    let tar = builder
-        .into_inner()
-        .map_err(|e| ProvisionError::Io(e.to_string()))?;
-    let mut log = String::new();
-    if let Err(e) = engine.upload(request.container, "/tmp", tar).await {
-        return Ok(infrastructure_outcome(
-            format!("copying the script into the container failed: {e}"),
-            "container",
-            log,
-        ));
-    }
-    let env: Vec<String> = request
-        .env
-        .iter()
-        .map(|v| format!("{}={}", v.name, v.value))
-        .collect();
-    let mut pending = String::new();
-    let result = engine
-        .exec_streaming(
-            request.container,
-            &["/bin/sh", SHELL_SCRIPT_PATH],
-            &env,
-            None,
-            |_stream: OutputStream, bytes| {
-                pending.push_str(&String::from_utf8_lossy(bytes));
-                while let Some(end) = pending.find('\n') {
-                    let line = mask(&pending[..end], secrets);
-                    if !line.trim().is_empty() {
-                        events.progress(&request.scope, line.clone());
-                    }
-                    transcript.push(&line);
-                    log.push_str(&line);
-                    log.push('\n');
-                    pending.drain(..=end);
-                }
-            },
-        )
-        .await;
-    if !pending.is_empty() {
-        log.push_str(&mask(&pending, secrets));
-    }
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => {
-            return Ok(infrastructure_outcome(
-                format!("running the script failed: {e}"),
-                "container",
-                log,
-            ))
-        }
-    };
-    if code == 0 {
-        return Ok(Outcome {
-            status: Status::Ok,
-            changed: None,
-            changed_tasks: Vec::new(),
-            failure: None,
-            log,
-            duration: Duration::ZERO,
-        });
-    }
-    let message = format!(
-        "{} exited with code {code}: {}",
-        script.display(),
-        last_lines(&log, 5)
-    );
-    let infrastructure = infrastructure_cause(&log).map(String::from);
-    Ok(Outcome {
-        status: if infrastructure.is_some() {
-            Status::Infrastructure
-        } else {
-            Status::Failed
-        },
-        changed: None,
-        changed_tasks: Vec::new(),
-        failure: Some(Failure {
-            task: None,
-            message,
-            infrastructure,
-        }),
-        log,
-        duration: Duration::ZERO,
-    })
+/// Where a provisioner's output goes: each line is masked, kept for the report (also when the
+/// run is cut short) and shown as progress.
+pub struct Output<'a> {
+    events: &'a Events,
+    scope: &'a Scope,
+    secrets: &'a Secrets,
+    kept: Mutex<Kept>,
 }
 
-/// Output lines shared with the caller, who keeps them when the run is cut short.
 #[derive(Default)]
-struct Transcript {
-    lines: std::sync::Mutex<(String, Option<String>)>,
+struct Kept {
+    log: String,
+    task: Option<String>,
 }
 
-impl Transcript {
-    fn push(&self, line: &str) {
-        if let Ok(mut t) = self.lines.lock() {
-            t.0.push_str(line);
-            t.0.push('\n');
+impl<'a> Output<'a> {
+    fn new(events: &'a Events, scope: &'a Scope, secrets: &'a Secrets) -> Self {
+        Output {
+            events,
+            scope,
+            secrets,
+            kept: Mutex::new(Kept::default()),
         }
     }
 
-    fn set_task(&self, task: &str) {
-        if let Ok(mut t) = self.lines.lock() {
-            t.1 = Some(task.to_string());
+    /// Keeps one line of output (masked) in the log; returns it masked.
+    pub fn line(&self, line: &str) -> String {
+        let line = self.secrets.mask(line);
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.log.push_str(&line);
+            kept.log.push('\n');
         }
+        line
     }
 
-    fn task(&self) -> Option<String> {
-        self.lines.lock().ok().and_then(|t| t.1.clone())
+    /// Shows `text` as progress.
+    pub fn progress(&self, text: &str) {
+        self.events.progress(self.scope, self.secrets.mask(text));
     }
 
-    fn take(&self) -> String {
-        self.lines
+    /// Records and shows the task that started.
+    pub fn task_started(&self, task: &str) {
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.task = Some(task.to_string());
+        }
+        self.progress(task);
+    }
+
+    /// The task running last.
+    pub fn task(&self) -> Option<String> {
+        self.kept.lock().ok().and_then(|k| k.task.clone())
+    }
+
+    /// The log so far, taken out.
+    pub fn take_log(&self) -> String {
+        self.kept
             .lock()
-            .map(|mut t| std::mem::take(&mut t.0))
+            .map(|mut k| std::mem::take(&mut k.log))
             .unwrap_or_default()
     }
-}
 
-fn infrastructure_outcome(message: String, part: &str, log: String) -> Outcome {
-    Outcome {
-        status: Status::Infrastructure,
-        changed: None,
-        changed_tasks: Vec::new(),
-        failure: Some(Failure {
-            task: None,
-            message,
-            infrastructure: Some(part.to_string()),
-        }),
-        log,
-        duration: Duration::ZERO,
+    /// The masked form of `text`.
+    pub fn mask(&self, text: &str) -> String {
+        self.secrets.mask(text)
     }
 }
 
@@ -540,18 +427,8 @@ async fn probe_mirror(engine: &Engine, container: &str) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-/// Replaces every secret value in `text` with `***`.
-pub fn mask(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        if !secret.is_empty() && out.contains(secret) {
-            out = out.replace(secret, "***");
-        }
-    }
-    out
-}
-
-fn last_lines(log: &str, n: usize) -> String {
+/// The last `n` non-blank lines of a log, joined with ` | `.
+pub fn last_lines(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
@@ -581,11 +458,8 @@ mod tests {
     }
 
     #[test]
-    fn masks_secrets() {
-        assert_eq!(
-            mask("token=s3cr3t and s3cr3t", &["s3cr3t"]),
-            "token=*** and ***"
-        );
-        assert_eq!(mask("nothing here", &["s3cr3t", ""]), "nothing here");
+    fn last_lines_skip_blank_ones() {
+        assert_eq!(last_lines("a\n\nb\nc\n  \n", 2), "b | c");
+        assert_eq!(last_lines("", 3), "");
     }
 }

@@ -34,7 +34,7 @@ pub fn annotations(report: &RunReport, playbook: Option<(&str, &str)>) -> Vec<St
     let mut out = Vec::new();
     for s in &report.scenarios {
         if let (Some(p), Some((path, text))) = (&s.provision, playbook) {
-            if let (Some(task), true) = (&p.failed_task, p.status == "fail") {
+            if let (Some(task), true) = (&p.failed_task, p.status == super::Verdict::Fail) {
                 let line = task_line(text, task).unwrap_or(1);
                 out.push(format!(
                     "::error file={},line={line},title={}::{}",

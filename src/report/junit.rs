@@ -37,11 +37,7 @@ fn scenario_suite(s: &ScenarioReport) -> TestSuite {
     let mut suite = TestSuite::new(s.name.clone());
     suite.set_time(std::time::Duration::from_millis(s.duration_ms));
     if let Some(p) = &s.provision {
-        let verdict = match p.status.as_str() {
-            "pass" => Verdict::Pass,
-            "fail" => Verdict::Fail,
-            _ => Verdict::Error,
-        };
+        let verdict = p.status;
         let message = p.message.clone().unwrap_or_default();
         let name = if s.name == "idempotence" {
             "second provisioning"

@@ -52,7 +52,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
         ));
     }
     if let Some(d) = &report.diff {
-        let details = if d.status == Verdict::Pass {
+        let mut details = if d.status == Verdict::Pass {
             format!("states match ({} paths)", d.compared[0])
         } else {
             format!(
@@ -62,6 +62,12 @@ pub fn render(report: &RunReport, limit: usize) -> String {
                 d.changed.len()
             )
         };
+        if !d.normalised.is_empty() {
+            details.push_str(&format!(
+                "; {} equal once per-machine values were set aside",
+                d.normalised.len()
+            ));
+        }
         out.push_str(&format!(
             "| state diff | {} {} | {} |\n",
             icon(d.status),
@@ -102,7 +108,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
     }
     for s in &report.scenarios {
         if let Some(p) = &s.provision {
-            if p.status != "pass" {
+            if p.status != Verdict::Pass {
                 out.push_str(&format!("\n### {} provisioning\n\n", s.name));
                 if let Some(task) = &p.failed_task {
                     out.push_str(&format!("Task **{task}** failed:\n\n"));
@@ -214,12 +220,12 @@ mod tests {
                 file: "tests/web.yaml".into(),
                 line,
             };
-        let provision = |status: &str,
+        let provision = |status: Verdict,
                          changed: Option<u32>,
                          failed: Option<&str>,
                          message: Option<&str>| {
             ProvisionReport {
-            status: status.into(),
+            status,
             changed,
             changed_tasks: vec![],
             failed_task: failed.map(String::from),
@@ -231,7 +237,7 @@ mod tests {
         };
         RunReport {
             schema_version: SCHEMA_VERSION,
-            command: "run".into(),
+            command: Command::Run,
             verdict: Verdict::Fail,
             project: "hello".into(),
             run_id: "r1".into(),
@@ -246,7 +252,7 @@ mod tests {
                 ScenarioReport {
                     name: "fresh".into(),
                     status: Verdict::Fail,
-                    provision: Some(provision("pass", Some(3), None, None)),
+                    provision: Some(provision(Verdict::Pass, Some(3), None, None)),
                     checks: vec![
                         check("hello page", Verdict::Fail, "mode: expected 0644, found 0600", false, 3),
                         check("nginx runs", Verdict::Pass, "1 nginx process(es) running (passed on a retry)", true, 9),
@@ -260,7 +266,7 @@ mod tests {
                 ScenarioReport {
                     name: "upgrade".into(),
                     status: Verdict::Fail,
-                    provision: Some(provision("fail", None, Some("Write the page"), Some("boom"))),
+                    provision: Some(provision(Verdict::Fail, None, Some("Write the page"), Some("boom"))),
                     checks: vec![],
                     changed_paths: vec![],
                     attempts: 1,
@@ -279,6 +285,7 @@ mod tests {
                     detail: None,
                 }],
                 allowed: vec![],
+                normalised: vec![],
                 compared: [241, 242],
             }),
             snapshot: None,

@@ -11,51 +11,20 @@ pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::outcome::{CheckResult, PathChange, Verdict};
+use crate::secret::Secrets;
+
 /// The version of the JSON report's shape; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// The answer of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// The change installs, upgrades and converges cleanly.
-    Pass,
-    /// The change is broken.
-    Fail,
-    /// The infrastructure broke; the change was not judged.
-    Error,
-}
-
-impl Verdict {
-    /// The word reports use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-        }
-    }
-
-    /// Two verdicts combined: a proven failure of the change stands even when another part
-    /// hit an infrastructure error; an error stands over a pass.
-    pub fn and(self, other: Verdict) -> Verdict {
-        use Verdict::*;
-        match (self, other) {
-            (Fail, _) | (_, Fail) => Fail,
-            (Error, _) | (_, Error) => Error,
-            _ => Pass,
-        }
-    }
-}
 
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The command that made the report: `run`, `check`, `diff` or `promote`.
-    #[serde(default = "run_command")]
-    pub command: String,
+    /// The command that made the report.
+    #[serde(default)]
+    pub command: Command,
     /// The verdict.
     pub verdict: Verdict,
     /// The project's name.
@@ -81,6 +50,33 @@ pub struct RunReport {
     pub timings_ms: Timings,
     /// Wall time of the whole run.
     pub duration_ms: u64,
+}
+
+/// The command that made a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    /// `drydock run`.
+    #[default]
+    Run,
+    /// `drydock check`.
+    Check,
+    /// `drydock diff`.
+    Diff,
+    /// `drydock promote`.
+    Promote,
+}
+
+impl Command {
+    /// The command's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Check => "check",
+            Command::Diff => "diff",
+            Command::Promote => "promote",
+        }
+    }
 }
 
 /// A container left running by `--keep`.
@@ -144,7 +140,7 @@ pub struct ScenarioReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProvisionReport {
     /// `pass`, `fail` or `error`.
-    pub status: String,
+    pub status: Verdict,
     /// Changes the provisioner reported (`null` when it cannot tell).
     pub changed: Option<u32>,
     /// Tasks that reported a change.
@@ -164,42 +160,6 @@ pub struct ProvisionReport {
     pub duration_ms: u64,
 }
 
-/// The result of one check.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CheckResult {
-    /// The check's name.
-    pub name: String,
-    /// The resource kind (`file`, `package`, ...).
-    pub kind: String,
-    /// `pass`, `fail` or `error`.
-    pub status: Verdict,
-    /// Expected vs found, or why it could not be evaluated.
-    pub message: String,
-    /// Whether it passed only after a retry.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub flaky: bool,
-    /// The check file.
-    pub file: String,
-    /// The check's line in it.
-    pub line: usize,
-}
-
-/// A path that differs between two states.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PathChange {
-    /// The path.
-    pub path: String,
-    /// The fields that differ (`content`, `mode`, `owner`, `type`, `target`), or `added` /
-    /// `removed`.
-    pub fields: Vec<String>,
-    /// A unified diff of a text file's content.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unified: Option<String>,
-    /// For binary or large files: the two sides' sizes and hashes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 /// Fresh vs upgrade.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiffReport {
@@ -213,6 +173,10 @@ pub struct DiffReport {
     pub changed: Vec<PathChange>,
     /// Findings accepted by `diff.allow`.
     pub allowed: Vec<String>,
+    /// Paths that differ on disk only in per-container values (container id, addresses),
+    /// dated fields or per-machine content, and so are not findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub normalised: Vec<String>,
     /// How many paths each side had.
     pub compared: [usize; 2],
 }
@@ -269,10 +233,10 @@ impl ScenarioReport {
 
 impl RunReport {
     /// A passing report of `command` with nothing in it yet.
-    pub fn new(command: &str, project: &str, run_id: &str) -> Self {
+    pub fn new(command: Command, project: &str, run_id: &str) -> Self {
         RunReport {
             schema_version: SCHEMA_VERSION,
-            command: command.to_string(),
+            command,
             verdict: Verdict::Pass,
             project: project.to_string(),
             run_id: run_id.to_string(),
@@ -288,42 +252,18 @@ impl RunReport {
     }
 
     /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`.
-    pub fn mask(&mut self, secrets: &[String]) {
-        let secrets: Vec<&str> = secrets
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
+    pub fn mask(&mut self, secrets: &Secrets) {
         if secrets.is_empty() {
             return;
         }
         let Ok(mut value) = serde_json::to_value(&*self) else {
             return;
         };
-        mask_value(&mut value, &secrets);
+        secrets.mask_json(&mut value);
         if let Ok(masked) = serde_json::from_value(value) {
             *self = masked;
         }
     }
-}
-
-fn mask_value(value: &mut serde_json::Value, secrets: &[&str]) {
-    match value {
-        serde_json::Value::String(s) => {
-            for secret in secrets {
-                if s.contains(secret) {
-                    *s = s.replace(secret, "***");
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_value(v, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
-        _ => {}
-    }
-}
-
-fn run_command() -> String {
-    "run".into()
 }
 
 fn one() -> u32 {

@@ -1,6 +1,6 @@
 //! The end-of-run summary for people: one line per scenario, then what failed and why.
 
-use super::{CheckResult, PathChange, RunReport, ScenarioReport, Verdict};
+use super::{CheckResult, Command, PathChange, RunReport, ScenarioReport, Verdict};
 
 /// How many unified-diff lines a finding shows in the terminal.
 const DIFF_LINES: usize = 40;
@@ -10,7 +10,7 @@ pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "drydock {} · {} · {} in {:.1} s\n\n",
-        report.command,
+        report.command.as_str(),
         report.project,
         report.verdict.as_str().to_uppercase(),
         report.duration_ms as f64 / 1000.0
@@ -50,20 +50,21 @@ pub fn render(report: &RunReport) -> String {
         let line = if d.status == Verdict::Pass {
             format!(
                 "{} states match ({} paths compared{})",
-                if report.command == "diff" {
+                if report.command == Command::Diff {
                     "the two"
                 } else {
                     "fresh and upgrade"
                 },
                 d.compared[0],
-                allowed(&d.allowed)
+                allowed(&d.allowed) + &normalised(&d.normalised)
             )
         } else {
             format!(
-                "{} only in {a}, {} only in {b}, {} changed",
+                "{} only in {a}, {} only in {b}, {} changed{}",
                 d.only_in_fresh.len(),
                 d.only_in_upgrade.len(),
-                d.changed.len()
+                d.changed.len(),
+                normalised(&d.normalised)
             )
         };
         out.push_str(&format!(
@@ -105,7 +106,7 @@ pub fn render(report: &RunReport) -> String {
         out.push_str(&format!(
             "\nkept {} container: docker exec -it {} /bin/sh",
             kept.scenario,
-            crate::docker::short_id(&kept.id)
+            crate::ids::short_id(&kept.id)
         ));
     }
     if !report.kept.is_empty() {
@@ -123,19 +124,40 @@ fn allowed(list: &[String]) -> String {
     }
 }
 
+/// Says how many paths matched only once per-machine values were set aside, so nobody is
+/// surprised that a file holding a host's address compares equal.
+fn normalised(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} equal once per-machine values were set aside (see README: state diff)",
+            list.len()
+        )
+    }
+}
+
 /// The closing line: the verdict and what it means.
 pub fn verdict_line(report: &RunReport) -> String {
-    match (report.verdict, report.command.as_str()) {
-        (Verdict::Pass, "check") => "verdict: pass — every check passed".into(),
-        (Verdict::Pass, "diff") => "verdict: pass — the two states match".into(),
-        (Verdict::Pass, "promote") => "verdict: pass — the production image was promoted".into(),
-        (Verdict::Pass, _) => {
+    match (report.verdict, report.command) {
+        (Verdict::Pass, Command::Check) => "verdict: pass — every check passed".into(),
+        (Verdict::Pass, Command::Diff) => "verdict: pass — the two states match".into(),
+        (Verdict::Pass, Command::Promote) => {
+            "verdict: pass — the production image was promoted".into()
+        }
+        (Verdict::Pass, Command::Run) => {
             "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into()
         }
-        (Verdict::Fail, "check") => "verdict: fail — checks failed (details above)".into(),
-        (Verdict::Fail, "diff") => "verdict: fail — the two states differ (details above)".into(),
-        (Verdict::Fail, "promote") => "verdict: fail — nothing was promoted (details above)".into(),
-        (Verdict::Fail, _) => "verdict: fail — the change is broken (details above)".into(),
+        (Verdict::Fail, Command::Check) => "verdict: fail — checks failed (details above)".into(),
+        (Verdict::Fail, Command::Diff) => {
+            "verdict: fail — the two states differ (details above)".into()
+        }
+        (Verdict::Fail, Command::Promote) => {
+            "verdict: fail — nothing was promoted (details above)".into()
+        }
+        (Verdict::Fail, Command::Run) => {
+            "verdict: fail — the change is broken (details above)".into()
+        }
         (Verdict::Error, _) => {
             let part = report
                 .error
@@ -185,7 +207,7 @@ pub fn scenario_line(s: &ScenarioReport) -> String {
 
 /// The names of the two compared sides.
 fn sides(report: &RunReport) -> (&'static str, &'static str) {
-    if report.command == "diff" {
+    if report.command == Command::Diff {
         ("A", "B")
     } else {
         ("fresh", "upgrade")
@@ -202,7 +224,7 @@ fn details(report: &RunReport) -> String {
             .filter(|c| c.status != Verdict::Pass || c.flaky)
             .collect();
         if let Some(p) = &s.provision {
-            if p.status != "pass" {
+            if p.status != Verdict::Pass {
                 out.push_str(&format!("{} provisioning:\n", s.name));
                 if let Some(task) = &p.failed_task {
                     out.push_str(&format!("  task \"{task}\" failed\n"));

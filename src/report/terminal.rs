@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::pipeline::events::{Event, Scope};
+use crate::event::{Event, Scope};
 use crate::report::Verdict;
 
 /// How progress is shown.
@@ -88,13 +88,14 @@ pub async fn render(mut events: UnboundedReceiver<Event>, mode: Mode) {
                     }
                     Event::Finished {
                         scope,
-                        status,
+                        ending,
                         elapsed,
                     } => {
                         let (b, _) = bar(scope, &mut bars);
                         b.set_style(done_style.clone());
                         b.finish_with_message(format!(
-                            "{status} in {:.1} s",
+                            "{} in {:.1} s",
+                            ending.as_str(),
                             elapsed.as_secs_f64()
                         ));
                     }
@@ -135,12 +136,13 @@ fn plain(event: &Event, started: Instant) {
         }
         Event::Finished {
             scope,
-            status,
+            ending,
             elapsed,
         } => {
             format!(
-                "[{t:6.1}s] {:<12} {status} in {:.1} s",
+                "[{t:6.1}s] {:<12} {} in {:.1} s",
                 scope.label(),
+                ending.as_str(),
                 elapsed.as_secs_f64()
             )
         }

@@ -4,7 +4,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use similar::{Algorithm, TextDiff};
 
 use super::manifest::{Entry, Manifest};
-use crate::report::PathChange;
+use crate::outcome::{PathChange, Verdict};
 
 /// The comparison of two manifests.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,6 +17,9 @@ pub struct Comparison {
     pub changed: Vec<PathChange>,
     /// Findings accepted by the allow list.
     pub allowed: Vec<String>,
+    /// Paths whose content differs on disk but is the same once per-container values, dated
+    /// fields and per-machine content are set aside.
+    pub normalised: Vec<String>,
 }
 
 impl Comparison {
@@ -32,20 +35,12 @@ impl Comparison {
 }
 
 impl Comparison {
-    /// The report's form of this comparison, with the number of paths each side had.
-    pub fn into_report(self, compared: [usize; 2]) -> crate::report::DiffReport {
-        let status = if self.is_empty() {
-            crate::report::Verdict::Pass
+    /// `Pass` when nothing (outside the allow list) differs, else `Fail`.
+    pub fn verdict(&self) -> Verdict {
+        if self.is_empty() {
+            Verdict::Pass
         } else {
-            crate::report::Verdict::Fail
-        };
-        crate::report::DiffReport {
-            status,
-            only_in_fresh: self.only_left,
-            only_in_upgrade: self.only_right,
-            changed: self.changed,
-            allowed: self.allowed,
-            compared,
+            Verdict::Fail
         }
     }
 }
@@ -89,12 +84,13 @@ pub fn compare(
             }
             std::cmp::Ordering::Equal => {
                 if let (Some((path, a)), Some((_, b))) = (l.next(), r.next()) {
-                    if let Some(change) = change(path, a, b, labels) {
-                        if allow.is_match(path) {
-                            out.allowed.push(path.clone());
-                        } else {
-                            out.changed.push(change);
+                    match change(path, a, b, labels) {
+                        Some(_) if allow.is_match(path) => out.allowed.push(path.clone()),
+                        Some(change) => out.changed.push(change),
+                        None if a.raw_hash.or(a.hash) != b.raw_hash.or(b.hash) => {
+                            out.normalised.push(path.clone())
                         }
+                        None => {}
                     }
                 }
             }

@@ -1,4 +1,5 @@
-//! Which paths a state comparison skips: sane defaults plus the project's `diff.ignore`.
+//! Which paths a state comparison skips (sane defaults plus the project's `diff.ignore`), and
+//! which it compares without their content (per-machine secrets, plus `diff.content_ignore`).
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -42,9 +43,56 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Paths whose content is per-machine by design: compared on existence, type, mode and owner,
+/// never on content. Each with the reason.
+pub const CONTENT_DEFAULTS: &[(&str, &str)] = &[
+    (
+        "/etc/ssh/ssh_host_*",
+        "SSH host keys, generated at random when openssh-server is installed",
+    ),
+    (
+        "/etc/ssl/private/ssl-cert-snakeoil.key",
+        "the snakeoil TLS key ssl-cert generates at install",
+    ),
+    (
+        "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "the snakeoil certificate ssl-cert generates at install",
+    ),
+    (
+        "/etc/dropbear/dropbear_*_host_key",
+        "Dropbear SSH host keys, generated at first start",
+    ),
+    (
+        "/etc/pki/tls/private/localhost.key",
+        "mod_ssl's generated TLS key (RPM systems)",
+    ),
+    (
+        "/etc/pki/tls/certs/localhost.crt",
+        "mod_ssl's generated certificate (RPM systems)",
+    ),
+    (
+        "/etc/pki/tls/certs/localhost.pem",
+        "mod_ssl's generated certificate (RPM systems)",
+    ),
+    (
+        "/var/lib/dbus/machine-id",
+        "the D-Bus machine id, per machine",
+    ),
+    (
+        "/var/lib/systemd/random-seed",
+        "the random seed systemd saves at shutdown",
+    ),
+    (
+        "/var/lib/systemd/credential.secret",
+        "systemd's per-machine credential key",
+    ),
+];
+
 /// A compiled ignore list.
 pub struct Ignore {
     set: GlobSet,
+    content: GlobSet,
+    dated: bool,
 }
 
 impl Ignore {
@@ -71,19 +119,53 @@ impl Ignore {
         }
         Ok(Ignore {
             set: builder.build()?,
+            content: GlobSet::empty(),
+            dated: defaults,
         })
+    }
+
+    /// The same list, also comparing the per-machine defaults (when `defaults`) and `extra`
+    /// globs without their content.
+    pub fn with_content(
+        mut self,
+        defaults: bool,
+        extra: &[String],
+    ) -> Result<Ignore, globset::Error> {
+        let mut builder = GlobSetBuilder::new();
+        let defaults = if defaults { CONTENT_DEFAULTS } else { &[] };
+        for pattern in defaults
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(extra.iter().map(String::as_str))
+        {
+            builder.add(GlobBuilder::new(pattern).literal_separator(true).build()?);
+        }
+        self.content = builder.build()?;
+        Ok(self)
     }
 
     /// Nothing ignored.
     pub fn none() -> Ignore {
         Ignore {
             set: GlobSet::empty(),
+            content: GlobSet::empty(),
+            dated: false,
         }
     }
 
     /// Whether `path` (absolute) is skipped.
     pub fn is_ignored(&self, path: &str) -> bool {
         self.set.is_match(path)
+    }
+
+    /// Whether `path`'s content is per-machine and left out of the comparison.
+    pub fn is_content_ignored(&self, path: &str) -> bool {
+        self.content.is_match(path)
+    }
+
+    /// Whether dated fields (the last-change day in `/etc/shadow`) are left out.
+    pub fn skips_dated_fields(&self) -> bool {
+        self.dated
     }
 }
 
@@ -113,6 +195,34 @@ mod tests {
         ] {
             assert!(!ignore.is_ignored(kept), "{kept} should be kept");
         }
+    }
+
+    #[test]
+    fn per_machine_secrets_are_compared_without_content() {
+        let ignore = Ignore::new(true, &[])
+            .unwrap()
+            .with_content(true, &["/etc/myapp/node.key".to_string()])
+            .unwrap();
+        for secret in [
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/etc/ssh/ssh_host_rsa_key.pub",
+            "/etc/ssl/private/ssl-cert-snakeoil.key",
+            "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+            "/etc/myapp/node.key",
+        ] {
+            assert!(ignore.is_content_ignored(secret), "{secret}");
+            assert!(
+                !ignore.is_ignored(secret),
+                "{secret} must still be compared"
+            );
+        }
+        assert!(!ignore.is_content_ignored("/etc/ssh/sshd_config"));
+        let off = Ignore::new(false, &[])
+            .unwrap()
+            .with_content(false, &[])
+            .unwrap();
+        assert!(!off.is_content_ignored("/etc/ssh/ssh_host_ed25519_key"));
+        assert!(!off.skips_dated_fields());
     }
 
     #[test]

@@ -7,10 +7,16 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use super::dated;
+use super::identity::Identity;
 use super::ignore::Ignore;
 
 /// Text files up to this size keep their content for unified diffs.
 pub const MAX_TEXT: u64 = 64 * 1024;
+
+/// Text files up to this size are normalised (per-container values, dated fields) before they
+/// are hashed; larger ones are hashed as they stream past.
+pub const MAX_NORMALISED: u64 = 1024 * 1024;
 
 /// The type of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,8 +56,11 @@ pub struct Entry {
     pub gid: u64,
     /// Size in bytes (files).
     pub size: u64,
-    /// blake3 of the content (files).
+    /// blake3 of the content as compared (files): after normalisation, `None` for content that
+    /// is per-machine by design.
     pub hash: Option<[u8; 32]>,
+    /// blake3 of the content as it is on disk, when that differs from what `hash` covers.
+    pub raw_hash: Option<[u8; 32]>,
     /// Symlink target.
     pub target: Option<String>,
     /// The content, for small UTF-8 files.
@@ -83,50 +92,34 @@ pub fn read_tar(
     ignore: &Ignore,
     manifest: &mut Manifest,
 ) -> std::io::Result<()> {
+    read_tar_of(reader, root, ignore, &Identity::none(), manifest)
+}
+
+/// [`read_tar`] for a container whose per-container values `identity` are normalised in file
+/// content before hashing.
+pub fn read_tar_of(
+    reader: impl Read,
+    root: &str,
+    ignore: &Ignore,
+    identity: &Identity,
+    manifest: &mut Manifest,
+) -> std::io::Result<()> {
     let parent = match root.trim_end_matches('/').rfind('/') {
         Some(0) | None => String::new(),
         Some(i) => root[..i].to_string(),
     };
-    read_entries(reader, &parent, ignore, manifest)
-}
-
-/// Reads a whole-filesystem tar (`docker export`), keeping paths under any of `roots`.
-pub fn read_export(
-    reader: impl Read,
-    roots: &[String],
-    ignore: &Ignore,
-    manifest: &mut Manifest,
-) -> std::io::Result<()> {
-    let roots: Vec<String> = roots
-        .iter()
-        .map(|r| r.trim_end_matches('/').to_string())
-        .collect();
-    let keep = move |path: &str| {
-        roots
-            .iter()
-            .any(|r| path == r || path.starts_with(&format!("{r}/")))
-    };
-    read_filtered(reader, "", ignore, manifest, &keep)
+    read_entries(reader, &parent, ignore, identity, manifest)
 }
 
 fn read_entries(
     reader: impl Read,
     parent: &str,
     ignore: &Ignore,
+    identity: &Identity,
     manifest: &mut Manifest,
-) -> std::io::Result<()> {
-    read_filtered(reader, parent, ignore, manifest, &|_| true)
-}
-
-fn read_filtered(
-    reader: impl Read,
-    parent: &str,
-    ignore: &Ignore,
-    manifest: &mut Manifest,
-    keep: &dyn Fn(&str) -> bool,
 ) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(reader);
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = Vec::with_capacity(64 * 1024);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -139,7 +132,7 @@ fn read_filtered(
             continue;
         }
         let path = format!("{parent}/{name}");
-        if !keep(&path) || ignore.is_ignored(&path) {
+        if ignore.is_ignored(&path) {
             continue;
         }
         let header = entry.header();
@@ -155,6 +148,7 @@ fn read_filtered(
                 gid,
                 size: 0,
                 hash: None,
+                raw_hash: None,
                 target: None,
                 text: None,
             },
@@ -165,6 +159,7 @@ fn read_filtered(
                 gid,
                 size: 0,
                 hash: None,
+                raw_hash: None,
                 target: entry
                     .link_name_bytes()
                     .map(|t| String::from_utf8_lossy(&t).into_owned()),
@@ -195,40 +190,24 @@ fn read_filtered(
                         gid,
                         size: 0,
                         hash: None,
+                        raw_hash: None,
                         target: Some(target),
                         text: None,
                     },
                 }
             }
             t if t.is_file() => {
-                let size = entry.size();
-                let mut hasher = blake3::Hasher::new();
-                let keep_text = size <= MAX_TEXT;
-                let mut text = Vec::new();
-                loop {
-                    let n = entry.read(&mut buffer)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..n]);
-                    if keep_text {
-                        text.extend_from_slice(&buffer[..n]);
-                    }
-                }
-                let text = if keep_text && !text.contains(&0) {
-                    String::from_utf8(text).ok()
-                } else {
-                    None
-                };
+                let content = read_file(&mut entry, &path, ignore, identity, &mut buffer)?;
                 Entry {
                     kind: Kind::File,
                     mode,
                     uid,
                     gid,
-                    size,
-                    hash: Some(*hasher.finalize().as_bytes()),
+                    size: entry.size(),
+                    hash: content.hash,
+                    raw_hash: content.raw_hash,
                     target: None,
-                    text,
+                    text: content.text,
                 }
             }
             _ => Entry {
@@ -238,6 +217,7 @@ fn read_filtered(
                 gid,
                 size: 0,
                 hash: None,
+                raw_hash: None,
                 target: None,
                 text: None,
             },
@@ -245,6 +225,99 @@ fn read_filtered(
         manifest.entries.insert(path, record);
     }
     Ok(())
+}
+
+/// What a file's content contributes to its entry.
+struct Content {
+    hash: Option<[u8; 32]>,
+    raw_hash: Option<[u8; 32]>,
+    text: Option<String>,
+}
+
+/// Reads one file's content. Per-machine content is hashed as it is but not compared
+/// (`raw_hash` only); small text files are normalised (per-container values, dated fields)
+/// before they are hashed; everything else is hashed as it streams past.
+fn read_file(
+    entry: &mut impl Read,
+    path: &str,
+    ignore: &Ignore,
+    identity: &Identity,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<Content> {
+    if ignore.is_content_ignored(path) {
+        let (raw, _) = stream_hash(entry, buffer, 0)?;
+        return Ok(Content {
+            hash: None,
+            raw_hash: Some(raw),
+            text: None,
+        });
+    }
+    let dated = ignore.skips_dated_fields() && dated::applies(path);
+    let limit = if identity.is_empty() && !dated {
+        MAX_TEXT
+    } else {
+        MAX_NORMALISED
+    };
+    let (hash, whole) = stream_hash(entry, buffer, limit)?;
+    if !whole || buffer.contains(&0) {
+        return Ok(Content {
+            hash: Some(hash),
+            raw_hash: None,
+            text: None,
+        });
+    }
+    let mut normalised = identity.normalise(buffer);
+    if dated {
+        if let Some(d) = dated::normalise(path, normalised.as_deref().unwrap_or(buffer)) {
+            normalised = Some(d);
+        }
+    }
+    let text = |bytes: &[u8]| {
+        (bytes.len() as u64 <= MAX_TEXT)
+            .then(|| std::str::from_utf8(bytes).ok().map(String::from))
+            .flatten()
+    };
+    Ok(match normalised {
+        Some(compared) => Content {
+            hash: Some(*blake3::hash(&compared).as_bytes()),
+            raw_hash: Some(hash),
+            text: text(&compared),
+        },
+        None => Content {
+            hash: Some(hash),
+            raw_hash: None,
+            text: text(buffer),
+        },
+    })
+}
+
+/// Hashes everything `entry` holds. Returns the hash and whether the whole content is in
+/// `kept`, which holds it only while it fits in `limit` bytes.
+fn stream_hash(
+    entry: &mut impl Read,
+    kept: &mut Vec<u8>,
+    limit: u64,
+) -> std::io::Result<([u8; 32], bool)> {
+    kept.clear();
+    let mut hasher = blake3::Hasher::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let mut whole = true;
+    loop {
+        let n = entry.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+        if whole {
+            if (kept.len() + n) as u64 <= limit {
+                kept.extend_from_slice(&chunk[..n]);
+            } else {
+                whole = false;
+                kept.clear();
+            }
+        }
+    }
+    Ok((*hasher.finalize().as_bytes(), whole))
 }
 
 #[cfg(test)]

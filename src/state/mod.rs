@@ -1,9 +1,12 @@
 //! Filesystem state: manifests of a container's paths and their comparison.
 //!
-//! [`manifest`] and [`diff`] work on any tar stream and know nothing of the engine; [`capture`]
-//! is the bridge that feeds them a container's archive stream.
+//! Everything here works on tar streams and knows nothing of the engine: [`read_stream`] turns
+//! any async stream of archive bytes (the engine's, a file's) into a [`Manifest`] without
+//! holding the tree in memory, and [`diff`] compares two manifests.
 
+pub mod dated;
 pub mod diff;
+pub mod identity;
 pub mod ignore;
 pub mod manifest;
 pub mod snapshot;
@@ -11,7 +14,7 @@ pub mod snapshot;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::docker::{Engine, EngineError};
+pub use identity::{Identity, ValueKind};
 pub use ignore::Ignore;
 pub use manifest::Manifest;
 
@@ -40,9 +43,10 @@ impl std::io::Read for ChannelReader {
 }
 
 /// Feeds an async byte stream to a blocking tar reader without buffering more than a few chunks.
-async fn stream_into<S, F>(stream: S, read: F) -> Result<Manifest, String>
+async fn stream_into<S, E, F>(stream: S, read: F) -> Result<Manifest, String>
 where
-    S: Stream<Item = Result<Bytes, EngineError>> + Send + 'static,
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
     F: FnOnce(ChannelReaderHandle) -> std::io::Result<Manifest> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -94,53 +98,65 @@ impl std::io::Read for ChannelReaderHandle {
     }
 }
 
-/// Captures the manifest of `roots` in `container`, one archive stream per root, read
-/// concurrently. A root that does not exist contributes nothing.
-pub async fn capture(
-    engine: &Engine,
-    container: &str,
-    roots: &[String],
+/// Reads the archive stream of the container path `root` (entries named after `root`'s last
+/// component, as the engine's archive API sends them) into a manifest, skipping ignored paths
+/// and normalising the container's `identity` in file content.
+pub async fn read_stream<S, E>(
+    stream: S,
+    root: &str,
     ignore: std::sync::Arc<Ignore>,
-) -> Result<Manifest, String> {
-    let parts = futures_util::future::join_all(roots.iter().map(|root| {
-        let ignore = ignore.clone();
-        let root = root.clone();
-        async move {
-            let Some(stream) = engine
-                .download(container, &root)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                return Ok(Manifest::default());
-            };
-            stream_into(stream, move |reader| {
-                let mut m = Manifest::default();
-                manifest::read_tar(reader, &root, &ignore, &mut m)?;
-                Ok(m)
-            })
-            .await
-        }
-    }))
-    .await;
-    let mut all = Manifest::default();
-    for part in parts {
-        all.entries.extend(part?.entries);
-    }
-    Ok(all)
-}
-
-/// Captures the manifest from a whole-container export (`docker export`), keeping `roots`.
-pub async fn capture_export(
-    engine: &Engine,
-    container: &str,
-    roots: &[String],
-    ignore: std::sync::Arc<Ignore>,
-) -> Result<Manifest, String> {
-    let roots = roots.to_vec();
-    stream_into(engine.export(container), move |reader| {
+    identity: std::sync::Arc<Identity>,
+) -> Result<Manifest, String>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let root = root.to_string();
+    stream_into(stream, move |reader| {
         let mut m = Manifest::default();
-        manifest::read_export(reader, &roots, &ignore, &mut m)?;
+        manifest::read_tar_of(reader, &root, &ignore, &identity, &mut m)?;
         Ok(m)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_a_chunked_stream_like_a_whole_tar() {
+        let tar = manifest::tests::tar_of(
+            &[("srv", None, 0o755), ("srv/a.txt", Some("hello\n"), 0o644)],
+            &[],
+        );
+        let chunks: Vec<Result<Bytes, std::io::Error>> = tar
+            .chunks(7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let m = read_stream(
+            futures_util::stream::iter(chunks),
+            "/srv",
+            std::sync::Arc::new(Ignore::none()),
+            std::sync::Arc::new(Identity::none()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(m.entries.len(), 2);
+        assert_eq!(m.entries["/srv/a.txt"].text.as_deref(), Some("hello\n"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_error_is_reported() {
+        let chunks: Vec<Result<Bytes, String>> = vec![Err("the engine went away".into())];
+        let err = read_stream(
+            futures_util::stream::iter(chunks),
+            "/srv",
+            std::sync::Arc::new(Ignore::none()),
+            std::sync::Arc::new(Identity::none()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err, "the engine went away");
+    }
 }

@@ -294,6 +294,7 @@ impl Container {
                         std::process::id().to_string(),
                     ),
                 ]),
+                hostname: None,
             };
             let id = engine.run_container(&spec).await.expect("start container");
             for command in setup {

@@ -5,6 +5,7 @@ mod fixture;
 
 mod checks;
 mod faults;
+mod identity;
 mod reports;
 mod run;
 mod state;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
-use drydock::pipeline::events::{Events, Scope};
-use drydock::state::{self, diff, Ignore};
+use drydock::event::{Events, Scope};
+use drydock::state::{diff, Ignore};
 
 use crate::stats::Sample;
 
@@ -21,6 +21,7 @@ async fn start(engine: &Engine, image: &str) -> Result<String, String> {
             (LABEL_PID.to_string(), std::process::id().to_string()),
         ]
         .into(),
+        hostname: None,
     };
     engine.run_container(&spec).await.map_err(|e| e.to_string())
 }
@@ -182,8 +183,8 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
         for _ in 0..rounds {
             let started = Instant::now();
             let (left, right) = tokio::try_join!(
-                state::capture(engine, &a, &roots, ignore.clone()),
-                state::capture(engine, &b, &roots, ignore.clone()),
+                drydock::pipeline::capture::manifest(engine, &a, &roots, ignore.clone()),
+                drydock::pipeline::capture::manifest(engine, &b, &roots, ignore.clone()),
             )?;
             let comparison = diff::compare(&left, &right, &allow, ("a/", "b/"));
             sample.push(started.elapsed());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use drydock::config;
 use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
-use drydock::pipeline::events::Events;
+use drydock::event::Events;
 use drydock::pipeline::run::{run as drydock_run, RunOptions};
 use drydock::report::{RunReport, Timings, Verdict};
 use tokio::process::Command;
@@ -218,6 +218,7 @@ async fn floor(
                 (LABEL_PID.to_string(), std::process::id().to_string()),
             ]
             .into(),
+            hostname: None,
         };
         let engine = engine.clone();
         async move { engine.run_container(&spec).await.map_err(|e| e.to_string()) }
@@ -356,7 +357,7 @@ async fn run_molecule(project: &Path) -> Result<(Duration, Vec<(String, Duration
             .map_err(|e| format!("cannot start molecule: {e}"))?;
         let scenario_started = Instant::now();
         let mut lines: Vec<(Duration, String)> = Vec::new();
-        drydock::provision::output::for_each_line(&mut child, |line| {
+        drydock::process::for_each_line(&mut child, |line| {
             lines.push((scenario_started.elapsed(), line));
         })
         .await;

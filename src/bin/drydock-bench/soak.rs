@@ -88,7 +88,7 @@ pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
         .iter()
         .map(|(_, tags)| tags.len())
         .sum();
-    drydock::pipeline::standalone::clean(engine, Some(PROJECT), true)
+    drydock::pipeline::janitor::clean(engine, Some(PROJECT), true)
         .await
         .map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);

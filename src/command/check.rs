@@ -1,0 +1,78 @@
+//! `drydock check TARGET`: the project's checks against a running container or an image.
+
+use tokio_util::sync::CancellationToken;
+
+use super::output::reported;
+use super::{connect, load_project, Outcome};
+use crate::check::{self, Selection};
+use crate::cli::{CheckArgs, Cli};
+use crate::config;
+use crate::error::Error;
+use crate::event::{Ending, Events, Scope};
+use crate::outcome::Verdict;
+use crate::pipeline::session::Session;
+use crate::pipeline::target::Target;
+use crate::report::{Command, RunReport, ScenarioReport};
+
+/// `drydock check`.
+pub async fn check(
+    cli: &Cli,
+    args: &CheckArgs,
+    events: &Events,
+    cancel: CancellationToken,
+) -> Result<Outcome, Error> {
+    let project = load_project(cli)?;
+    let checks = config::load_checks(&project)?;
+    let target = Target::parse(&args.target).map_err(Error::Usage)?;
+    let selection = Selection::from(&args.select);
+    let engine = connect(cli, events, &cancel).await?;
+    let selected = check::for_scenario(&checks, &selection, args.scenario.as_deref());
+    if selected.is_empty() {
+        return Err(Error::NothingToRun("the selection matches no check".into()));
+    }
+    let secrets = project.provision.secrets();
+    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    let scope = Scope::Scenario("check".into());
+    let results = session
+        .guard(async {
+            let container = target.start(&session, "check").await?;
+            session.events.stage(
+                &scope,
+                format!("{} checks on {}", selected.len(), target.label()),
+            );
+            Ok(check::evaluate(&engine, &container, &selected, &scope, &session.events).await)
+        })
+        .await?;
+    let status = Verdict::all(results.iter().map(|c| c.status));
+    let failed = results.iter().filter(|c| c.status == Verdict::Fail).count();
+    let errors = results
+        .iter()
+        .filter(|c| c.status == Verdict::Error)
+        .count();
+    let elapsed = session.elapsed();
+    session
+        .events
+        .finished(&scope, Ending::Judged(status), elapsed);
+    let mut report = RunReport::new(Command::Check, &project.name, &session.run_id);
+    report.verdict = status;
+    report.scenarios.push(ScenarioReport {
+        name: target.label(),
+        status,
+        provision: None,
+        message: match (failed, errors) {
+            (0, 0) => None,
+            (f, 0) => Some(format!("{f} of {} check(s) failed", results.len())),
+            (f, e) => Some(format!(
+                "{f} failed, {e} could not be evaluated, of {} check(s)",
+                results.len()
+            )),
+        },
+        checks: results,
+        changed_paths: Vec::new(),
+        attempts: 1,
+        duration_ms: elapsed.as_millis() as u64,
+    });
+    report.timings_ms.checks = elapsed.as_millis() as u64;
+    report.duration_ms = elapsed.as_millis() as u64;
+    Ok(reported(report, status, &args.reports, None))
+}

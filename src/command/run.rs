@@ -1,0 +1,103 @@
+//! `drydock run`: the policy around the pipeline — nothing selected is exit 4, `--locked`
+//! needs a committed snapshot, `--fail-on-flaky` turns a flaky pass into a failure.
+
+use tokio_util::sync::CancellationToken;
+
+use super::output::{playbook_of, reported};
+use super::{connect, load_project, Outcome};
+use crate::check::Selection;
+use crate::cli::{Cli, RunArgs};
+use crate::config;
+use crate::error::Error;
+use crate::event::Events;
+use crate::outcome::Verdict;
+use crate::pipeline::run::RunOptions;
+use crate::report::RunReport;
+use crate::state::snapshot;
+
+/// `drydock run`.
+pub async fn run(
+    cli: &Cli,
+    args: &RunArgs,
+    events: &Events,
+    cancel: CancellationToken,
+) -> Result<Outcome, Error> {
+    let project = load_project(cli)?;
+    let checks = config::load_checks(&project)?;
+    let selection = Selection::from(&args.select);
+    if !checks.iter().any(|c| selection.selects(c)) {
+        return Err(Error::NothingToRun(
+            "the selection (--tag/--skip-tag/--filter) matches no check".into(),
+        ));
+    }
+    let snapshot_file = project.root.join(snapshot::FILE_NAME);
+    let snapshot = snapshot_file
+        .is_file()
+        .then_some((snapshot_file, args.locked));
+    if args.locked && snapshot.is_none() {
+        return Err(Error::Usage(format!(
+            "--locked needs a committed {} in {}; write one with `drydock snapshot`",
+            snapshot::FILE_NAME,
+            project.root.display()
+        )));
+    }
+    let engine = connect(cli, events, &cancel).await?;
+    let playbook = playbook_of(&project);
+    let options = RunOptions {
+        project,
+        checks,
+        selection,
+        keep: args.keep,
+        retries: args.retries,
+        snapshot,
+        provision_timeout: args.provision_timeout,
+    };
+    let report = crate::pipeline::run::run(&engine, options, events, cancel).await?;
+    let verdict = verdict(&report, args.fail_on_flaky);
+    Ok(reported(report, verdict, &args.reports, playbook))
+}
+
+/// The verdict the exit code follows: the report's, except that with `--fail-on-flaky` a pass
+/// with a check that passed only on a retry fails.
+fn verdict(report: &RunReport, fail_on_flaky: bool) -> Verdict {
+    let flaky = report
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.checks)
+        .any(|c| c.flaky);
+    if fail_on_flaky && flaky && report.verdict == Verdict::Pass {
+        Verdict::Fail
+    } else {
+        report.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CheckResult;
+    use crate::report::{Command, ScenarioReport};
+
+    fn report_with(flaky: bool) -> RunReport {
+        let mut scenario = ScenarioReport::new("fresh");
+        scenario.checks.push(CheckResult {
+            name: "page".into(),
+            kind: "http".into(),
+            status: Verdict::Pass,
+            message: String::new(),
+            flaky,
+            file: "tests/web.yaml".into(),
+            line: 1,
+        });
+        let mut report = RunReport::new(Command::Run, "hello", "r1");
+        report.scenarios.push(scenario);
+        report
+    }
+
+    #[test]
+    fn a_flaky_pass_fails_only_when_asked() {
+        assert_eq!(verdict(&report_with(true), true), Verdict::Fail);
+        assert_eq!(verdict(&report_with(true), false), Verdict::Pass);
+        assert_eq!(verdict(&report_with(false), true), Verdict::Pass);
+    }
+}

@@ -1,0 +1,254 @@
+//! Containers: run, inspect, list, rename, remove, and copy files in and out.
+
+use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions, ListImagesOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
+};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use super::*;
+
+/// How a scenario container stays up: a shell that sleeps until it is told to stop. The image's
+/// own entrypoint is not used because provisioning, not the image, starts the services.
+const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+impl Engine {
+    /// Creates and starts a container that stays up until removed.
+    pub async fn run_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: spec.hostname.clone(),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+            cmd: Some(vec![]),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(HostConfig {
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: spec.name.clone(),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| EngineError::op(format!("creating a container from {}", spec.image), e))?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove_container(&created.id).await;
+            return Err(EngineError::op(
+                format!("starting a container from {}", spec.image),
+                e,
+            ));
+        }
+        Ok(created.id)
+    }
+
+    /// Renames a container.
+    pub async fn rename(&self, container: &str, name: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: name.to_string(),
+        };
+        self.docker
+            .rename_container(container, options)
+            .await
+            .map_err(|e| EngineError::op(format!("renaming container {container}"), e))
+    }
+
+    /// How many containers, dangling images, networks and volumes the engine has: the figures a
+    /// leak would grow.
+    pub async fn inventory(&self) -> Result<Inventory, EngineError> {
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| EngineError::op("listing containers", e))?
+            .len();
+        let dangling = HashMap::from([("dangling".to_string(), vec!["true".to_string()])]);
+        let dangling_images = self
+            .docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(dangling),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| EngineError::op("listing images", e))?
+            .len();
+        let networks = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(|e| EngineError::op("listing networks", e))?
+            .len();
+        let volumes = self
+            .docker
+            .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+            .await
+            .map_err(|e| EngineError::op("listing volumes", e))?
+            .volumes
+            .map(|v| v.len())
+            .unwrap_or(0);
+        Ok(Inventory {
+            containers,
+            dangling_images,
+            networks,
+            volumes,
+        })
+    }
+
+    /// Whether the container exists and runs.
+    pub async fn is_running(&self, container: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(c) => Ok(c.state.and_then(|s| s.running).unwrap_or(false)),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(EngineError::op(
+                format!("inspecting container {container}"),
+                e,
+            )),
+        }
+    }
+
+    /// The container's id when it exists (by name or id).
+    pub async fn container_id(&self, container: &str) -> Result<Option<String>, EngineError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(c) => Ok(c.id),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(EngineError::op(
+                format!("inspecting container {container}"),
+                e,
+            )),
+        }
+    }
+
+    /// Removes a container by force; a container that is already gone is not an error.
+    pub async fn remove_container(&self, container: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(status_of(&e), Some(404 | 409)) => Ok(()),
+            Err(e) => Err(EngineError::op(
+                format!("removing container {container}"),
+                e,
+            )),
+        }
+    }
+
+    /// Containers (all states) carrying every `label=value` of `labels`.
+    pub async fn containers_with_labels(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{k}={v}")
+                    }
+                })
+                .collect(),
+        )]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| EngineError::op("listing containers", e))
+    }
+
+    /// Writes a tar archive into the container, extracted at `path`.
+    pub async fn upload(
+        &self,
+        container: &str,
+        path: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let options = UploadToContainerOptions {
+            path: path.to_string(),
+            ..Default::default()
+        };
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| EngineError::op(format!("copying files into {container}:{path}"), e))
+    }
+
+    /// A tar stream of `path` in the container; `Ok(None)` when the path does not exist.
+    pub async fn download(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> Result<Option<impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<>>, EngineError>
+    {
+        let options = DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options))
+            .boxed();
+        let operation = format!("reading {container}:{path}");
+        // The first chunk tells whether the path exists (404 arrives as the first item).
+        let first = match stream.next().await {
+            None => None,
+            Some(Ok(bytes)) => Some(bytes),
+            Some(Err(e)) if status_of(&e) == Some(404) => return Ok(None),
+            Some(Err(e)) => return Err(EngineError::op(operation, e)),
+        };
+        let op = operation.clone();
+        let rest = stream.map_err(move |e| EngineError::op(op.clone(), e));
+        Ok(Some(futures_util::stream::iter(first.map(Ok)).chain(rest)))
+    }
+
+    /// A tar stream of the container's whole filesystem (`docker export`): the I/O floor the
+    /// state benchmark measures itself against.
+    pub fn export(
+        &self,
+        container: &str,
+    ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + use<> {
+        let op = format!("exporting {container}");
+        self.docker
+            .export_container(container)
+            .map_err(move |e| EngineError::op(op.clone(), e))
+    }
+
+    /// The container's id and its addresses on every network.
+    pub async fn addresses(&self, container: &str) -> Result<Addresses, EngineError> {
+        let inspected = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| EngineError::op(format!("inspecting container {container}"), e))?;
+        let mut out = Addresses {
+            id: inspected.id.unwrap_or_default(),
+            ..Default::default()
+        };
+        let networks = inspected
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
+        let present = |v: Option<String>| v.filter(|v| !v.is_empty());
+        for endpoint in networks.into_values() {
+            out.ipv4.extend(present(endpoint.ip_address));
+            out.ipv6.extend(present(endpoint.global_ipv6_address));
+            out.macs.extend(present(endpoint.mac_address));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,118 @@
+//! Commands inside a running container, whole or streamed.
+
+use futures_util::StreamExt;
+
+use super::*;
+
+impl Engine {
+    /// Runs a command in the container and collects its output.
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        env: &[String],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, EngineError> {
+        let mut out = ExecOutput::default();
+        let code = self
+            .exec_streaming(container, cmd, env, stdin, |stream, bytes| match stream {
+                OutputStream::Stdout => out.stdout.extend_from_slice(bytes),
+                OutputStream::Stderr => out.stderr.extend_from_slice(bytes),
+            })
+            .await?;
+        out.exit_code = code;
+        // The runtime reports a command it could not start as output and exit 126/127: that is
+        // an engine failure, not the command's answer.
+        if matches!(code, 126 | 127) {
+            let said = String::from_utf8_lossy(&out.stdout);
+            if let Some(line) = said.lines().find(|l| l.contains("OCI runtime exec failed")) {
+                return Err(EngineError::Operation {
+                    operation: format!(
+                        "running `{}` in {}",
+                        cmd.first().unwrap_or(&""),
+                        crate::ids::short_id(container)
+                    ),
+                    reason: line.trim().to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a command in the container, passing output chunks to `on_output` as they come.
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        env: &[String],
+        stdin: Option<Vec<u8>>,
+        mut on_output: impl FnMut(OutputStream, &[u8]),
+    ) -> Result<i64, EngineError> {
+        use bollard::container::LogOutput;
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use tokio::io::AsyncWriteExt;
+
+        let operation = || {
+            format!(
+                "running `{}` in {}",
+                cmd.join(" "),
+                crate::ids::short_id(container)
+            )
+        };
+        let options = CreateExecOptions {
+            cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            env: Some(env.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(stdin.is_some()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(EngineError::Operation {
+                operation: operation(),
+                reason: "the engine did not attach to the command".into(),
+            });
+        };
+        if let Some(data) = stdin {
+            let written = async {
+                input.write_all(&data).await?;
+                input.shutdown().await
+            }
+            .await;
+            written.map_err(|e| EngineError::Operation {
+                operation: operation(),
+                reason: format!("writing its input: {e}"),
+            })?;
+        }
+        drop(input);
+        while let Some(item) = output.next().await {
+            match item.map_err(|e| EngineError::op(operation(), e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    on_output(OutputStream::Stdout, &message)
+                }
+                LogOutput::StdErr { message } => on_output(OutputStream::Stderr, &message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?;
+        Ok(inspected.exit_code.unwrap_or(-1))
+    }
+}
