@@ -194,8 +194,9 @@ fn describe(e: &Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::identity::{Identity, ValueKind};
     use crate::state::ignore::Ignore;
-    use crate::state::manifest::{read_tar, tests::tar_of};
+    use crate::state::manifest::{read_tar, read_tar_of, tests::tar_of};
 
     fn manifest(files: &[(&str, Option<&str>, u32)], links: &[(&str, &str)]) -> Manifest {
         let mut m = Manifest::default();
@@ -300,5 +301,154 @@ mod tests {
         );
         assert!(result.is_empty());
         assert_eq!(result.allowed, ["/etc/old.conf"]);
+    }
+
+    /// The manifest of one container: default rules, and `identity` normalised.
+    fn container(files: &[(&str, Option<&str>, u32)], identity: &Identity) -> Manifest {
+        let ignore = Ignore::new(true, &[])
+            .unwrap()
+            .with_content(true, &[])
+            .unwrap();
+        let mut m = Manifest::default();
+        read_tar_of(
+            tar_of(files, &[]).as_slice(),
+            "/etc",
+            &ignore,
+            identity,
+            &mut m,
+        )
+        .unwrap();
+        m
+    }
+
+    fn ip(address: &str) -> Identity {
+        Identity::new([(ValueKind::Ipv4, address.to_string())])
+    }
+
+    #[test]
+    fn shadow_entries_of_different_days_match_and_say_so() {
+        let built_last_week = "root:*:20400:0:99999:7:::\napp:!:20401:0:99999:7:::\n";
+        let today = "root:*:20400:0:99999:7:::\napp:!:20408:0:99999:7:::\n";
+        let a = container(
+            &[
+                ("etc", None, 0o755),
+                ("etc/shadow", Some(built_last_week), 0o640),
+            ],
+            &Identity::none(),
+        );
+        let b = container(
+            &[("etc", None, 0o755), ("etc/shadow", Some(today), 0o640)],
+            &Identity::none(),
+        );
+        let result = compare(&a, &b, &allow_set(&[]).unwrap(), ("fresh", "upgrade"));
+        assert!(result.is_empty(), "{result:?}");
+        assert_eq!(result.normalised, ["/etc/shadow"]);
+    }
+
+    #[test]
+    fn a_user_on_one_side_only_is_still_drift() {
+        let a = container(
+            &[
+                ("etc", None, 0o755),
+                ("etc/shadow", Some("root:*:1::::::\n"), 0o640),
+            ],
+            &Identity::none(),
+        );
+        let b = container(
+            &[
+                ("etc", None, 0o755),
+                ("etc/shadow", Some("root:*:1::::::\napp:!:2::::::\n"), 0o640),
+            ],
+            &Identity::none(),
+        );
+        let result = compare(&a, &b, &allow_set(&[]).unwrap(), ("fresh", "upgrade"));
+        assert_eq!(result.changed.len(), 1);
+        let unified = result.changed[0].unified.as_deref().unwrap();
+        assert!(unified.contains("+app:!:<day>::::::"), "{unified}");
+    }
+
+    #[test]
+    fn each_container_s_own_address_is_normalised_but_other_lines_are_not() {
+        let fresh = container(
+            &[
+                ("etc", None, 0o755),
+                (
+                    "etc/listen.conf",
+                    Some("listen 172.17.0.2:80;\nport=1\n"),
+                    0o644,
+                ),
+            ],
+            &ip("172.17.0.2"),
+        );
+        let same = container(
+            &[
+                ("etc", None, 0o755),
+                (
+                    "etc/listen.conf",
+                    Some("listen 172.17.0.3:80;\nport=1\n"),
+                    0o644,
+                ),
+            ],
+            &ip("172.17.0.3"),
+        );
+        let result = compare(
+            &fresh,
+            &same,
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
+        assert!(result.is_empty());
+        assert_eq!(result.normalised, ["/etc/listen.conf"]);
+        let drifted = container(
+            &[
+                ("etc", None, 0o755),
+                (
+                    "etc/listen.conf",
+                    Some("listen 172.17.0.3:80;\nport=2\n"),
+                    0o644,
+                ),
+            ],
+            &ip("172.17.0.3"),
+        );
+        let result = compare(
+            &fresh,
+            &drifted,
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
+        assert_eq!(
+            result.changed[0].unified.as_deref(),
+            Some("--- fresh/etc/listen.conf\n+++ upgrade/etc/listen.conf\n@@ -1,2 +1,2 @@\n listen <container-ipv4>:80;\n-port=1\n+port=2\n")
+        );
+    }
+
+    #[test]
+    fn host_keys_compare_without_content_but_with_mode() {
+        let key = |content: &str, mode: u32| {
+            container(
+                &[
+                    ("etc", None, 0o755),
+                    ("etc/ssh", None, 0o755),
+                    ("etc/ssh/ssh_host_ed25519_key", Some(content), mode),
+                ],
+                &Identity::none(),
+            )
+        };
+        let result = compare(
+            &key("AAA", 0o600),
+            &key("BBB", 0o600),
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
+        assert!(result.is_empty());
+        assert_eq!(result.normalised, ["/etc/ssh/ssh_host_ed25519_key"]);
+        let result = compare(
+            &key("AAA", 0o600),
+            &key("BBB", 0o640),
+            &allow_set(&[]).unwrap(),
+            ("fresh", "upgrade"),
+        );
+        assert_eq!(result.changed.len(), 1);
+        assert_eq!(result.changed[0].fields, ["mode"]);
     }
 }

@@ -67,15 +67,19 @@ impl Identity {
 
     /// The given values (empty ones and duplicates dropped).
     pub fn new(values: impl IntoIterator<Item = (ValueKind, String)>) -> Identity {
-        let mut pairs: Vec<(ValueKind, String)> =
-            values.into_iter().filter(|(_, v)| v.len() >= 3).collect();
+        // Hex values are also written upper-case (MACs by some tools); matching both spellings
+        // exactly keeps the matcher's fast prefilter, which case folding would turn off.
+        let mut pairs: Vec<(ValueKind, String)> = values
+            .into_iter()
+            .filter(|(_, v)| v.len() >= 3)
+            .flat_map(|(k, v)| [(k, v.to_ascii_lowercase()), (k, v.to_ascii_uppercase())])
+            .collect();
         pairs.sort_by(|a, b| a.1.cmp(&b.1));
         pairs.dedup_by(|a, b| a.1 == b.1);
         if pairs.is_empty() {
             return Identity::none();
         }
         let matcher = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
             .build(pairs.iter().map(|(_, v)| v.as_str()))
             .ok();

@@ -1,11 +1,10 @@
 //! Micro-benchmarks of the two engines drydock owns: check evaluation and the state diff.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
 use drydock::event::{Events, Scope};
-use drydock::state::{diff, Ignore};
+use drydock::state::diff;
 
 use crate::stats::Sample;
 
@@ -173,8 +172,14 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
         }
     };
     let result = async {
-        let ignore = Arc::new(Ignore::new(true, &[]).map_err(|e| e.to_string())?);
+        // The rules of a real run: default ignores and per-machine content, dated fields, and
+        // each container's identity normalised.
         let roots = vec!["/".to_string()];
+        let settings = drydock::config::DiffSettings {
+            paths: roots.clone(),
+            ..Default::default()
+        };
+        let ignore = drydock::pipeline::capture::rules(&settings)?;
         let allow = diff::allow_set(&[]).map_err(|e| e.to_string())?;
         let mut sample = Sample::default();
         let cpu_before = cpu_seconds();
