@@ -62,6 +62,9 @@ pub struct CheckResult {
     pub file: String,
     /// The check's line in it.
     pub line: usize,
+    /// The host it ran on (`None` for a standalone target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A path that differs between two states.

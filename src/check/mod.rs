@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::config::{Check, Spec};
+use crate::config::{Check, Host, Spec};
 use crate::docker::Engine;
 use crate::event::{Event, Events, Scope};
 use crate::outcome::{CheckResult, Verdict};
@@ -63,6 +63,33 @@ pub fn for_scenario<'a>(
         .collect()
 }
 
+/// The checks that run in `scenario` on `host`: those without `hosts:`, and those naming the
+/// host or one of its groups.
+pub fn for_host<'a>(
+    checks: &'a [Check],
+    selection: &Selection,
+    scenario: &str,
+    host: &Host,
+) -> Vec<&'a Check> {
+    for_scenario(checks, selection, Some(scenario))
+        .into_iter()
+        .filter(|c| match &c.hosts {
+            None => true,
+            Some(names) => names.iter().any(|n| host.answers_to(n)),
+        })
+        .collect()
+}
+
+/// The first `hosts:` entry of a check that names neither a host nor a group of `hosts`, as
+/// `file:line` and the name.
+pub fn unknown_host<'a>(checks: &'a [Check], hosts: &[Host]) -> Option<(&'a Check, &'a str)> {
+    checks.iter().find_map(|c| {
+        c.hosts.as_ref()?.iter().find_map(|name| {
+            (!hosts.iter().any(|h| h.answers_to(name))).then_some((c, name.as_str()))
+        })
+    })
+}
+
 /// Evaluates `checks` against `container`, retrying those that ask for it.
 pub async fn evaluate(
     engine: &Engine,
@@ -107,6 +134,7 @@ pub async fn evaluate(
             flaky,
             file: check.file.display().to_string(),
             line: check.line,
+            host: None,
         })
         .collect();
     for result in &results {

@@ -24,6 +24,10 @@ fn render(project: &Project, checks: &[Check], selection: &Selection) -> String 
         project.name,
         config::shown_path(&project.config_file).display()
     );
+    if !project.hosts.is_empty() {
+        let hosts: Vec<String> = project.hosts.iter().map(|h| h.to_string()).collect();
+        out.push_str(&format!("  hosts        {}\n", hosts.join(", ")));
+    }
     out.push_str("  fresh        default image + working tree\n");
     out.push_str(&format!(
         "  upgrade      production image ({}) + working tree\n",
@@ -42,11 +46,14 @@ fn render(project: &Project, checks: &[Check], selection: &Selection) -> String 
             .as_ref()
             .map(|s| s.join(","))
             .unwrap_or_else(|| "fresh,upgrade".into());
-        let tags = if c.tags.is_empty() {
+        let mut tags = if c.tags.is_empty() {
             String::new()
         } else {
             format!(" [{}]", c.tags.join(","))
         };
+        if let Some(hosts) = &c.hosts {
+            tags.push_str(&format!(" (hosts: {})", hosts.join(",")));
+        }
         out.push_str(&format!(
             "  {:<8} {:<40} {:<14} {}:{}{tags}\n",
             c.spec.kind(),

@@ -99,8 +99,8 @@ fn report_files(cli: &Cli) -> Option<(report::Command, &ReportArgs)> {
 /// The playbook (path as shown, text), for annotations at task lines.
 pub fn playbook_of(project: &Project) -> Option<(String, String)> {
     match &project.provision.kind {
-        config::ProvisionKind::Ansible { playbook } => {
-            let full = project.root.join(playbook);
+        config::ProvisionKind::Ansible(settings) => {
+            let full = project.root.join(&settings.playbook);
             let text = std::fs::read_to_string(&full).ok()?;
             Some((config::shown_path(&full).display().to_string(), text))
         }

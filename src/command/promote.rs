@@ -15,8 +15,9 @@ use crate::error::Error;
 use crate::event::Events;
 use crate::event::{Ending, Scope};
 use crate::image::{self, production, Tags};
+use crate::outcome::CheckResult;
 use crate::outcome::Verdict;
-use crate::pipeline::production::provision_tree;
+use crate::pipeline::production::{nothing_ran, provision_tree, tagged_hosts};
 use crate::pipeline::session::Session;
 use crate::provision::Status;
 use crate::report::{Command, ImagesReport, RunReport, ScenarioReport};
@@ -57,6 +58,9 @@ async fn body(
     let engine = &session.engine;
     let events = &session.events;
     crate::provision::preflight(&project.provision.kind)?;
+    let hosts = crate::provision::inventory::hosts(project)
+        .await
+        .map_err(Error::Usage)?;
     let commit = production::head_commit(&project.root).await?;
     let short = image::short_commit(&commit).to_string();
     let default = image::ensure_default(engine, project, events).await?;
@@ -67,20 +71,33 @@ async fn body(
     let provisioned = provision_tree(
         session,
         project,
+        &hosts,
         &default.tag,
         &tree.root,
         &scope,
-        "promote",
         project.provision.timeout,
     )
     .await?;
     let outcome = &provisioned.outcome;
+    if let Some(message) = nothing_ran(outcome, &hosts, &format!("HEAD @ {short}")) {
+        return Err(Error::Usage(message));
+    }
+    let tagged = tagged_hosts(&hosts);
+    let each: Vec<Option<&str>> = if tagged.is_empty() {
+        vec![None]
+    } else {
+        tagged.iter().map(|h| Some(h.as_str())).collect()
+    };
     let mut scenario = ScenarioReport::new("promote");
     let tags = Tags::new(&project.name);
     let mut images = ImagesReport {
         default: default.tag.clone(),
         default_built: default.built,
-        production: tags.production(),
+        production: each
+            .iter()
+            .map(|h| tags.production_of(*h))
+            .collect::<Vec<_>>()
+            .join(", "),
         production_source: format!("promoted from HEAD @ {short}"),
         production_built: false,
     };
@@ -109,10 +126,19 @@ async fn body(
         }
     }
     if scenario.status == Verdict::Pass {
-        let selected = check::for_scenario(checks, &Selection::from(&args.select), Some("fresh"));
-        events.stage(&scope, format!("checks ({})", selected.len()));
-        scenario.checks =
-            check::evaluate(engine, &provisioned.container, &selected, &scope, events).await;
+        let selection = Selection::from(&args.select);
+        for machine in &provisioned.machines {
+            let selected = check::for_host(checks, &selection, "fresh", &machine.host);
+            events.stage(&scope, format!("checks ({})", selected.len()));
+            let results =
+                check::evaluate(engine, &machine.container, &selected, &scope, events).await;
+            scenario
+                .checks
+                .extend(results.into_iter().map(|r| CheckResult {
+                    host: Some(machine.host.name.clone()),
+                    ..r
+                }));
+        }
         let failed = scenario
             .checks
             .iter()
@@ -127,27 +153,34 @@ async fn body(
     }
     if scenario.status == Verdict::Pass {
         events.stage(&scope, "committing the production image");
-        let keyed = tags.production_commit(&commit);
-        let id = provisioned
-            .commit(
-                session,
-                &keyed,
-                promoted_labels(project, &default, &commit).await,
-            )
-            .await?;
-        engine.tag(&id, &tags.production()).await?;
-        images.production_built = true;
-        if let Some(remote) = &project.production.image {
-            engine.tag(&id, remote).await?;
-            if args.push {
-                events.stage(&scope, format!("pushing {remote}"));
-                engine.push(remote).await?;
-                images
-                    .production_source
-                    .push_str(&format!(", pushed to {remote}"));
+        let keyed: Vec<String> = each
+            .iter()
+            .map(|h| tags.production_commit_of(&commit, *h))
+            .collect();
+        let labels = promoted_labels(project, &default, &commit).await;
+        let ids = provisioned.commit(session, &keyed, labels).await?;
+        let mut committed = Vec::new();
+        for ((id, host), keyed) in ids.iter().zip(&each).zip(&keyed) {
+            let promoted = tags.production_of(*host);
+            engine.tag(id, &promoted).await?;
+            committed.push(format!("{promoted} and {keyed}"));
+            if let Some(remote) = &project.production.image {
+                let remote = match host {
+                    Some(h) => format!("{remote}-{h}"),
+                    None => remote.clone(),
+                };
+                engine.tag(id, &remote).await?;
+                if args.push {
+                    events.stage(&scope, format!("pushing {remote}"));
+                    engine.push(&remote).await?;
+                    images
+                        .production_source
+                        .push_str(&format!(", pushed to {remote}"));
+                }
             }
         }
-        scenario.message = Some(format!("{} and {} committed", tags.production(), keyed));
+        images.production_built = true;
+        scenario.message = Some(format!("{} committed", committed.join(", ")));
     }
     scenario.duration_ms = started.elapsed().as_millis() as u64;
     events.finished(&scope, Ending::Judged(scenario.status), started.elapsed());
@@ -155,6 +188,13 @@ async fn body(
         verdict: scenario.status,
         images,
         scenarios: vec![scenario],
+        hosts: hosts
+            .iter()
+            .map(|h| crate::report::HostReport {
+                name: h.name.clone(),
+                groups: h.groups.clone(),
+            })
+            .collect(),
         ..RunReport::new(Command::Promote, &project.name, &session.run_id)
     })
 }

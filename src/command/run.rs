@@ -88,6 +88,7 @@ mod tests {
             flaky,
             file: "tests/web.yaml".into(),
             line: 1,
+            host: None,
         });
         let mut report = RunReport::new(Command::Run, "hello", "r1");
         report.scenarios.push(scenario);

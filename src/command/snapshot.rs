@@ -11,7 +11,7 @@ use crate::pipeline::capture;
 use crate::pipeline::production::provision_tree;
 use crate::pipeline::session::Session;
 use crate::provision::Status;
-use crate::state::snapshot;
+use crate::state::{snapshot, Manifest};
 
 /// `drydock snapshot`.
 pub async fn snapshot(
@@ -33,15 +33,18 @@ pub async fn snapshot(
     let manifest = session
         .guard(async {
             crate::provision::preflight(&project.provision.kind)?;
+            let hosts = crate::provision::inventory::hosts(&project)
+                .await
+                .map_err(Error::Usage)?;
             let default = crate::image::ensure_default(&engine, &project, &session.events).await?;
             session.events.stage(&scope, "provisioning");
             let provisioned = provision_tree(
                 &session,
                 &project,
+                &hosts,
                 &default.tag,
                 &project.root,
                 &scope,
-                "fresh",
                 project.provision.timeout,
             )
             .await?;
@@ -57,12 +60,31 @@ pub async fn snapshot(
                 });
             }
             session.events.stage(&scope, "reading state");
-            capture::manifest(&engine, &provisioned.container, &project.diff.paths, ignore.clone())
+            // One file for every host: paths as `HOST:/path` when there are several.
+            let several = provisioned.machines.len() > 1;
+            let mut all = Manifest::default();
+            for machine in &provisioned.machines {
+                let manifest = capture::manifest(
+                    &engine,
+                    &machine.container,
+                    &project.diff.paths,
+                    ignore.clone(),
+                )
                 .await
                 .map_err(|message| Error::Infrastructure {
                     part: "docker engine".into(),
                     message,
-                })
+                })?;
+                all.entries.extend(manifest.entries.into_iter().map(|(path, entry)| {
+                    let path = if several {
+                        format!("{}:{path}", machine.host.name)
+                    } else {
+                        path
+                    };
+                    (path, entry)
+                }));
+            }
+            Ok(all)
         })
         .await?;
     std::fs::write(&output, snapshot::render(&manifest))

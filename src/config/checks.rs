@@ -20,6 +20,8 @@ pub struct Check {
     pub line: usize,
     /// `scenarios`: where it runs (all scenarios when `None`).
     pub scenarios: Option<Vec<String>>,
+    /// `hosts`: the hosts or groups it runs on (every host when `None`).
+    pub hosts: Option<Vec<String>>,
     /// `tags`.
     pub tags: Vec<String>,
     /// `retries`: extra attempts before a failure counts.
@@ -30,7 +32,7 @@ pub struct Check {
     pub spec: Spec,
 }
 
-const COMMON: &[&str] = &["name", "scenarios", "tags", "retries", "timeout"];
+const COMMON: &[&str] = &["name", "scenarios", "hosts", "tags", "retries", "timeout"];
 
 /// The scenario names a check may be limited to.
 pub const SCENARIOS: &[&str] = &["fresh", "upgrade"];
@@ -209,6 +211,10 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
             Some(Some(list))
         }),
     };
+    let hosts = match get(entries, "hosts") {
+        None => Some(None),
+        Some(n) => diags.text_list(n, "hosts").map(Some),
+    };
     let tags = match get(entries, "tags") {
         None => Some(Vec::new()),
         Some(n) => diags.text_list(n, "tags"),
@@ -227,6 +233,7 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         file: file.to_path_buf(),
         line: item.pos.line,
         scenarios: scenarios?,
+        hosts: hosts?,
         tags: tags?,
         retries: retries?,
         timeout: timeout?,

@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod diag;
+pub mod hosts;
 pub mod project;
 pub mod spec;
 pub mod yaml;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
+pub use hosts::{AnsibleSettings, Host};
 pub use project::{
     BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Production, Project, ProvisionKind,
 };

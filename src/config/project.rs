@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{join, Diagnostics};
+use super::hosts::{AnsibleSettings, Host};
 use super::yaml::{Entry, Node, Value};
 
 /// A validated `drydock.yaml`.
@@ -25,6 +26,8 @@ pub struct Project {
     pub checks: Vec<String>,
     /// `diff`.
     pub diff: DiffSettings,
+    /// `hosts`: the machines to stand up, as configured (empty: the default single host).
+    pub hosts: Vec<Host>,
 }
 
 /// `images.default`.
@@ -73,10 +76,7 @@ pub struct Provision {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProvisionKind {
     /// `provision.ansible`.
-    Ansible {
-        /// The playbook, relative to the root.
-        playbook: PathBuf,
-    },
+    Ansible(AnsibleSettings),
     /// `provision.shell`.
     Shell {
         /// The script, relative to the root.
@@ -156,6 +156,7 @@ const TOP_KEYS: &[&str] = &[
     "production",
     "checks",
     "diff",
+    "hosts",
 ];
 
 /// Validates a parsed `drydock.yaml`; `env` looks up host variables for `from_env`.
@@ -210,6 +211,10 @@ pub fn validate(
         Some(n) => diff(diags, n),
         None => Some(DiffSettings::default()),
     };
+    let hosts = match get(top, "hosts") {
+        Some(n) => super::hosts::hosts(diags, n),
+        None => Some(Vec::new()),
+    };
 
     if let Some(dockerfile) = default_image.as_ref().map(|d| &d.dockerfile) {
         let at = get(top, "images").map(|n| n.pos).unwrap_or_default();
@@ -217,11 +222,25 @@ pub fn validate(
     }
     if let Some(p) = &provision {
         let (path, key) = match &p.kind {
-            ProvisionKind::Ansible { playbook } => (playbook, "provision.ansible.playbook"),
+            ProvisionKind::Ansible(a) => (&a.playbook, "provision.ansible.playbook"),
             ProvisionKind::Shell { script } => (script, "provision.shell.script"),
         };
         let at = get(top, "provision").map(|n| n.pos).unwrap_or_default();
         check_file(diags, root, path, at, key);
+        if let ProvisionKind::Ansible(AnsibleSettings {
+            inventory: Some(inventory),
+            ..
+        }) = &p.kind
+        {
+            check_path(
+                diags,
+                root,
+                inventory,
+                at,
+                "provision.ansible.inventory",
+                false,
+            );
+        }
     }
 
     if !diags.items.is_empty() {
@@ -236,6 +255,7 @@ pub fn validate(
         production: production?,
         checks: checks?,
         diff: diff?,
+        hosts: hosts?,
     })
 }
 
@@ -258,6 +278,18 @@ fn check_file(
     at: super::yaml::Pos,
     key: &str,
 ) {
+    check_path(diags, root, relative, at, key, true)
+}
+
+/// Paths named in the config must exist (as a file when `file`) and stay inside the project.
+fn check_path(
+    diags: &mut Diagnostics<'_>,
+    root: &Path,
+    relative: &Path,
+    at: super::yaml::Pos,
+    key: &str,
+    file: bool,
+) {
     if relative.is_absolute()
         || relative
             .components()
@@ -274,7 +306,8 @@ fn check_file(
         );
         return;
     }
-    if !root.join(relative).is_file() {
+    let found = root.join(relative);
+    if !(found.is_file() || !file && found.is_dir()) {
         diags.error(
             at,
             key,
@@ -437,16 +470,27 @@ fn provision(
 
 fn provisioner(diags: &mut Diagnostics<'_>, entry: &Entry) -> Option<ProvisionKind> {
     let key = join("provision", &entry.key);
-    let (field, make): (&str, fn(PathBuf) -> ProvisionKind) = if entry.key == "ansible" {
-        ("playbook", |p| ProvisionKind::Ansible { playbook: p })
+    let field = if entry.key == "ansible" {
+        "playbook"
     } else {
-        ("script", |p| ProvisionKind::Shell { script: p })
+        "script"
     };
     let entries = diags.map(&entry.value, &key)?;
-    diags.known_keys(entries, &key, &[field]);
+    let known: &[&str] = if entry.key == "ansible" {
+        super::hosts::ANSIBLE_KEYS
+    } else {
+        &[field]
+    };
+    diags.known_keys(entries, &key, known);
     let path = required(diags, &entry.value, entries, &key, field)
-        .and_then(|n| diags.non_empty_text(n, &join(&key, field)))?;
-    Some(make(PathBuf::from(path)))
+        .and_then(|n| diags.non_empty_text(n, &join(&key, field)));
+    if entry.key == "ansible" {
+        let settings = super::hosts::ansible(diags, entries, PathBuf::from(path.clone()?))?;
+        return Some(ProvisionKind::Ansible(settings));
+    }
+    Some(ProvisionKind::Shell {
+        script: PathBuf::from(path?),
+    })
 }
 
 fn env_list(

@@ -19,11 +19,23 @@ impl Engine {
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: spec.hostname.clone(),
+            networking_config: spec.network.as_ref().map(|(network, aliases)| {
+                bollard::models::NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        network.clone(),
+                        bollard::models::EndpointSettings {
+                            aliases: Some(aliases.clone()),
+                            ..Default::default()
+                        },
+                    )])),
+                }
+            }),
             entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
             cmd: Some(vec![]),
             labels: Some(spec.labels.clone()),
             host_config: Some(HostConfig {
                 init: Some(true),
+                network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -148,19 +160,7 @@ impl Engine {
         &self,
         labels: &[(&str, &str)],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            labels
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_empty() {
-                        k.to_string()
-                    } else {
-                        format!("{k}={v}")
-                    }
-                })
-                .collect(),
-        )]);
+        let filters = label_filter(labels);
         let options = ListContainersOptions {
             all: true,
             filters: Some(filters),

@@ -8,6 +8,7 @@
 mod container;
 mod exec;
 mod image;
+mod network;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub const LABEL_PID: &str = "io.drydock.pid";
 pub const LABEL_HOST: &str = "io.drydock.host";
 /// Label on containers: what the container is for (fresh, upgrade, production, check, ...).
 pub const LABEL_ROLE: &str = "io.drydock.role";
+/// Label on containers: the project host it plays (`web`, `db`, ...).
+pub const LABEL_SERVER: &str = "io.drydock.server";
 
 /// What went wrong while talking to the engine, and during which operation.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,22 @@ fn status_of(e: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
+/// The engine's `label` list filter for every `(label, value)` (an empty value: the label at
+/// all).
+fn label_filter(labels: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    let wanted = labels
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.to_string()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    HashMap::from([("label".to_string(), wanted)])
+}
+
 /// Where the engine is expected: `DOCKER_HOST` or the default socket.
 pub fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
@@ -135,6 +154,9 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// The host name inside the container (the engine makes one from the id when `None`).
     pub hostname: Option<String>,
+    /// The network to attach it to (the engine's default bridge when `None`), and the names it
+    /// answers to there.
+    pub network: Option<(String, Vec<String>)>,
 }
 
 /// What tells one container from another of the same image: its id and its addresses on

@@ -100,6 +100,22 @@ impl<'a> Tags<'a> {
     pub fn production_commit(&self, commit: &str) -> String {
         format!("drydock/{}:production-{}", self.name, short_commit(commit))
     }
+    /// The promoted image of `host`: `drydock/<name>:production-<host>`, or `:production` for
+    /// a single-host project (`host` is `None`).
+    pub fn production_of(&self, host: Option<&str>) -> String {
+        match host {
+            Some(host) => format!("drydock/{}:production-{host}", self.name),
+            None => self.production(),
+        }
+    }
+    /// The image of `host` built from `commit`: `drydock/<name>:production-<commit>-<host>`, or
+    /// `:production-<commit>` for a single-host project.
+    pub fn production_commit_of(&self, commit: &str, host: Option<&str>) -> String {
+        match host {
+            Some(host) => format!("{}-{host}", self.production_commit(commit)),
+            None => self.production_commit(commit),
+        }
+    }
 }
 
 /// The first 12 hex digits of a commit.
@@ -194,7 +210,13 @@ pub async fn ensure_default(
     // The previous default image keeps its keyed tag until `drydock clean`; moving `:default`
     // is what makes it the one in use.
     engine.tag(&id, &tags.default()).await?;
-    prune_superseded(engine, &project.name, "default-", &keyed).await;
+    prune_superseded(
+        engine,
+        &project.name,
+        "default-",
+        std::slice::from_ref(&keyed),
+    )
+    .await;
     events.note(&scope, format!("default image {keyed} built"));
     events.finished(&scope, Ending::Built, started.elapsed());
     Ok(DefaultImage {
@@ -205,9 +227,10 @@ pub async fn ensure_default(
 }
 
 /// Removes the project's images that `current` supersedes: other `default-<key>` tags after a
-/// default build, other `production-<commit>` tags after a production build. An image still
-/// used by a container (another run) stays; promoted `:production` is never touched.
-pub async fn prune_superseded(engine: &Engine, project: &str, prefix: &str, current: &str) {
+/// default build, other `production-<commit>[-<host>]` tags after a production build. An image
+/// still used by a container (another run) stays; promoted tags (`:production`,
+/// `:production-<host>`) are never touched.
+pub async fn prune_superseded(engine: &Engine, project: &str, prefix: &str, current: &[String]) {
     let Ok(images) = engine.images_with_label(LABEL_PROJECT, project).await else {
         return;
     };
@@ -217,11 +240,20 @@ pub async fn prune_superseded(engine: &Engine, project: &str, prefix: &str, curr
             let Some(name) = tag.strip_prefix(&format!("{repo}:")) else {
                 continue;
             };
-            if name.starts_with(prefix) && tag != current {
+            if keyed(name, prefix) && !current.contains(&tag) {
                 let _ = engine.remove_image(&tag).await;
             }
         }
     }
+}
+
+/// Whether tag `name` is `<prefix><hex key>[-<host>]`: built for a cache key or a commit.
+fn keyed(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let key = rest.split('-').next().unwrap_or("");
+    key.len() >= 12 && key.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// An exclusive lock shared by every drydock process on this machine, held until dropped.
@@ -264,4 +296,32 @@ pub async fn machine_lock(name: &str) -> Result<MachineLock, ImageError> {
         path: shown,
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keyed_tags_are_pruned() {
+        assert!(keyed("production-0123456789ab", "production-"));
+        assert!(keyed("production-0123456789ab-web", "production-"));
+        assert!(!keyed("production-web", "production-"));
+        assert!(!keyed("production", "production-"));
+        assert!(keyed("default-9e1c00d688312200", "default-"));
+    }
+
+    #[test]
+    fn production_tags_carry_the_host_only_for_several_hosts() {
+        let tags = Tags::new("site");
+        assert_eq!(tags.production_of(None), "drydock/site:production");
+        assert_eq!(
+            tags.production_of(Some("web")),
+            "drydock/site:production-web"
+        );
+        assert_eq!(
+            tags.production_commit_of("0123456789abcdef", Some("db")),
+            "drydock/site:production-0123456789ab-db"
+        );
+    }
 }

@@ -12,26 +12,27 @@ use crate::docker::Engine;
 use crate::event::{Events, Scope};
 use crate::process::git;
 
-/// What the run will use as the production image.
+/// What the run will use as the production images, one per host.
 #[derive(Debug)]
 pub enum Resolution {
-    /// An image that is ready.
+    /// Images that are ready.
     Ready {
-        /// The reference to start containers from.
-        image: String,
-        /// Why this one, in words.
+        /// Per host (in the order asked), the reference to start its container from.
+        images: Vec<String>,
+        /// Why these, in words.
         why: String,
     },
-    /// No usable image: provision the default image with `tree` and commit it as `tag`.
+    /// No usable images: provision the default image with `tree` and commit each host as its
+    /// tag.
     Build {
-        /// The commit whose tree provisions it.
+        /// The commit whose tree provisions them.
         commit: String,
         /// The ref as configured.
         git_ref: String,
         /// The project folder inside the extracted tree.
         tree: ExtractedTree,
-        /// The tag to commit it as.
-        tag: String,
+        /// Per host (in the order asked), the tag to commit it as.
+        tags: Vec<String>,
     },
 }
 
@@ -49,40 +50,61 @@ impl Drop for ExtractedTree {
     }
 }
 
-/// Decides which production image to use.
+/// Decides which production images to use for `hosts` (the host names of a multi-host
+/// project; empty for a single-host project, whose tags carry no host).
 pub async fn resolve(
     engine: &Engine,
     project: &Project,
+    hosts: &[String],
     default: &DefaultImage,
     events: &Events,
 ) -> Result<Resolution, ImageError> {
     let tags = Tags::new(&project.name);
-    let promoted = tags.production();
-    if engine.image_id(&promoted).await?.is_some() {
-        let labels = engine.image_labels(&promoted).await?;
+    let each: Vec<Option<&str>> = if hosts.is_empty() {
+        vec![None]
+    } else {
+        hosts.iter().map(|h| Some(h.as_str())).collect()
+    };
+    let promoted: Vec<String> = each.iter().map(|h| tags.production_of(*h)).collect();
+    if all_present(engine, &promoted).await? {
+        let labels = engine.image_labels(&promoted[0]).await?;
         let commit = labels
             .get(LABEL_COMMIT)
             .map(|c| format!(" of commit {}", short_commit(c)))
             .unwrap_or_default();
+        let why = format!("promoted image {}{commit}", shown(&promoted));
         return Ok(Resolution::Ready {
-            image: promoted.clone(),
-            why: format!("promoted image {promoted}{commit}"),
+            images: promoted,
+            why,
         });
     }
     if let Some(remote) = &project.production.image {
-        if engine.image_id(remote).await?.is_some() {
+        let remotes: Vec<String> = each
+            .iter()
+            .map(|h| match h {
+                Some(h) => format!("{remote}-{h}"),
+                None => remote.clone(),
+            })
+            .collect();
+        if all_present(engine, &remotes).await? {
+            let why = format!("{} (present locally)", shown(&remotes));
             return Ok(Resolution::Ready {
-                image: remote.clone(),
-                why: format!("{remote} (present locally)"),
+                images: remotes,
+                why,
             });
         }
-        events.stage(&Scope::Production, format!("pulling {remote}"));
-        match engine.pull(remote).await {
+        events.stage(&Scope::Production, format!("pulling {}", shown(&remotes)));
+        let mut pulled = Ok(());
+        for r in &remotes {
+            pulled = pulled.and(engine.pull(r).await);
+        }
+        match pulled {
             Ok(()) => {
+                let why = format!("{} (pulled)", shown(&remotes));
                 return Ok(Resolution::Ready {
-                    image: remote.clone(),
-                    why: format!("{remote} (pulled)"),
-                })
+                    images: remotes,
+                    why,
+                });
             }
             Err(e) => events.note(
                 &Scope::Production,
@@ -96,15 +118,22 @@ pub async fn resolve(
 
     let git_ref = &project.production.git_ref;
     let commit = resolve_commit(&project.root, git_ref).await?;
-    let tag = tags.production_commit(&commit);
-    let labels = engine.image_labels(&tag).await?;
-    if labels.get(LABEL_DEFAULT_IMAGE) == Some(&default.id) {
+    let built: Vec<String> = each
+        .iter()
+        .map(|h| tags.production_commit_of(&commit, *h))
+        .collect();
+    let mut cached = true;
+    for tag in &built {
+        let labels = engine.image_labels(tag).await?;
+        cached &= labels.get(LABEL_DEFAULT_IMAGE) == Some(&default.id);
+    }
+    if cached {
         return Ok(Resolution::Ready {
-            image: tag.clone(),
             why: format!(
                 "cached build of {git_ref} @ {} on the current default image",
                 short_commit(&commit)
             ),
+            images: built,
         });
     }
     let tree = extract(&project.root, &commit).await?;
@@ -112,8 +141,25 @@ pub async fn resolve(
         commit,
         git_ref: git_ref.clone(),
         tree,
-        tag,
+        tags: built,
     })
+}
+
+async fn all_present(engine: &Engine, images: &[String]) -> Result<bool, ImageError> {
+    for image in images {
+        if engine.image_id(image).await?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// One image as it is; several as `a, b and c`.
+fn shown(images: &[String]) -> String {
+    match images {
+        [one] => one.clone(),
+        _ => images.join(", "),
+    }
 }
 
 /// The commit `git_ref` names (trying `origin/<ref>` too).

@@ -1,9 +1,12 @@
-//! The janitor: knows every container a run created and removes them however the run ends.
+//! The janitor: knows every container and network a run created and removes them however the
+//! run ends.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::docker::{Engine, LABEL_HOST, LABEL_PID, LABEL_PROJECT, LABEL_ROLE, LABEL_RUN};
+use crate::docker::{
+    Engine, LABEL_HOST, LABEL_PID, LABEL_PROJECT, LABEL_ROLE, LABEL_RUN, LABEL_SERVER,
+};
 
 /// The containers of one run.
 pub struct Janitor {
@@ -11,6 +14,7 @@ pub struct Janitor {
     project: String,
     run_id: String,
     containers: Mutex<Vec<(String, String)>>,
+    networks: Mutex<Vec<String>>,
 }
 
 impl Janitor {
@@ -21,6 +25,7 @@ impl Janitor {
             project: project.to_string(),
             run_id: run_id.to_string(),
             containers: Mutex::new(Vec::new()),
+            networks: Mutex::new(Vec::new()),
         }
     }
 
@@ -35,25 +40,52 @@ impl Janitor {
         ])
     }
 
-    /// Starts a labelled container for `role` and remembers it; `hostname` is the name it
-    /// answers to inside (the engine's random one when `None`).
+    /// Creates the labelled network of `scenario` and remembers it; returns its name.
+    pub async fn network(&self, scenario: &str) -> Result<String, crate::docker::EngineError> {
+        let name = format!("drydock-{}-{}-{scenario}", self.project, self.run_id);
+        self.engine
+            .create_network(&name, self.labels(scenario))
+            .await?;
+        if let Ok(mut list) = self.networks.lock() {
+            list.push(name.clone());
+        }
+        Ok(name)
+    }
+
+    /// Starts a labelled container for `role` and remembers it. `host` is the project host it
+    /// plays: its host name inside, and the name it answers to on `network`.
     pub async fn run_container(
         &self,
         image: &str,
         role: &str,
-        hostname: Option<&str>,
+        host: Option<&str>,
+        network: Option<&str>,
     ) -> Result<String, crate::docker::EngineError> {
+        let mut labels = self.labels(role);
+        if let Some(host) = host {
+            labels.insert(LABEL_SERVER.to_string(), host.to_string());
+        }
         let spec = crate::docker::ContainerSpec {
             image: image.to_string(),
             name: Some(format!("drydock-{}-{}-{role}", self.project, self.run_id)),
-            labels: self.labels(role),
-            hostname: hostname.map(String::from),
+            labels,
+            hostname: host.map(String::from),
+            network: network.map(|n| (n.to_string(), host.map(String::from).into_iter().collect())),
         };
         let id = self.engine.run_container(&spec).await?;
         if let Ok(mut list) = self.containers.lock() {
             list.push((role.to_string(), id.clone()));
         }
         Ok(id)
+    }
+
+    /// Removes the network of `scenario` now (its containers must be gone).
+    pub async fn remove_network(&self, scenario: &str) {
+        let name = format!("drydock-{}-{}-{scenario}", self.project, self.run_id);
+        let _ = self.engine.remove_network(&name).await;
+        if let Ok(mut list) = self.networks.lock() {
+            list.retain(|n| *n != name);
+        }
     }
 
     /// Removes one container now.
@@ -86,8 +118,9 @@ impl Janitor {
             .unwrap_or_default()
     }
 
-    /// Removes every container of the run, also those a crash left behind: the engine is asked
-    /// for the run's label, so a container whose creation answer was lost goes too.
+    /// Removes every container and network of the run, also those a crash left behind: the
+    /// engine is asked for the run's label, so an object whose creation answer was lost goes
+    /// too.
     pub async fn cleanup(&self) {
         let mut ids: Vec<String> = self.held().into_iter().map(|(_, id)| id).collect();
         if let Ok(found) = self
@@ -101,6 +134,20 @@ impl Janitor {
         ids.dedup();
         futures_util::future::join_all(ids.iter().map(|id| self.engine.remove_container(id))).await;
         if let Ok(mut list) = self.containers.lock() {
+            list.clear();
+        }
+        // Networks last: they cannot go while a container is attached.
+        let mut networks = self.networks.lock().map(|l| l.clone()).unwrap_or_default();
+        if let Ok(found) = self
+            .engine
+            .networks_with_labels(&[(LABEL_PROJECT, &self.project), (LABEL_RUN, &self.run_id)])
+            .await
+        {
+            networks.extend(found.into_iter().map(|(id, _)| id));
+        }
+        futures_util::future::join_all(networks.iter().map(|n| self.engine.remove_network(n)))
+            .await;
+        if let Ok(mut list) = self.networks.lock() {
             list.clear();
         }
     }
@@ -123,7 +170,8 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// Removes containers of `project` (or of every project when `None`) whose drydock process is
-/// gone; kept containers (`--keep`) only when `kept` is true. Returns how many were removed.
+/// gone, and then their networks; kept containers (`--keep`) only when `kept` is true. Returns
+/// how many containers were removed.
 pub async fn sweep(
     engine: &Engine,
     project: Option<&str>,
@@ -153,6 +201,17 @@ pub async fn sweep(
                 engine.remove_container(&id).await?;
                 removed += 1;
             }
+        }
+    }
+    for (id, labels) in engine.networks_with_labels(&filter).await? {
+        let same_host = labels.get(LABEL_HOST).map(|h| h == &me).unwrap_or(true);
+        let alive = labels
+            .get(LABEL_PID)
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(pid_alive);
+        if same_host && !alive {
+            // A kept container still uses its network: that one stays until `drydock clean`.
+            let _ = engine.remove_network(&id).await;
         }
     }
     Ok(removed)

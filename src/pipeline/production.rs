@@ -1,77 +1,162 @@
-//! The production image, and the shape it shares with `drydock promote`: start a container
-//! from the default image, provision it with a tree, and commit it as an image.
+//! The production images, and the shape they share with `drydock promote` and
+//! `drydock snapshot`: stand up every host from the default image on its own network, provision
+//! them with a tree in one run, and commit each host's container as its image.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::session::Session;
-use crate::config::Project;
+use crate::config::{Host, Project};
 use crate::error::Error;
 use crate::event::{Ending, Scope};
 use crate::image::{self, production::Resolution, DefaultImage};
-use crate::provision::{self, Outcome, Status};
+use crate::provision::{self, Machine, Outcome, Status};
 
-/// A container provisioned with a tree, not yet committed.
+/// Stands up one container per host on a new network of `role`, each from its image, answering
+/// to its host name there. Containers of several hosts are called `<role>-<host>`.
+pub async fn stand_up(
+    session: &Session,
+    role: &str,
+    hosts: &[Host],
+    images: &[String],
+) -> Result<Vec<Machine>, Error> {
+    let network = session.janitor.network(role).await?;
+    let several = hosts.len() > 1;
+    let starts = hosts.iter().zip(images).map(|(host, image)| {
+        let role = if several {
+            format!("{role}-{}", host.name)
+        } else {
+            role.to_string()
+        };
+        let network = network.clone();
+        async move {
+            let container = session
+                .janitor
+                .run_container(image, &role, Some(&host.name), Some(&network))
+                .await?;
+            Ok::<_, Error>(Machine {
+                host: host.clone(),
+                container,
+            })
+        }
+    });
+    futures_util::future::try_join_all(starts).await
+}
+
+/// Every host of `hosts` stood up from `image` and provisioned with the tree at `root`.
 pub struct Provisioned {
-    /// The container.
-    pub container: String,
+    /// The hosts and their containers.
+    pub machines: Vec<Machine>,
     /// How provisioning went.
     pub outcome: Outcome,
 }
 
-/// Starts a container from `image` for `role`, answering to the project's host name, and
-/// provisions it with the tree at `root`.
+/// Stands up `hosts` from `image` and provisions them with the tree at `root`; the containers'
+/// role is the scope's label (`production`, `promote`, ...).
 pub async fn provision_tree(
     session: &Session,
     project: &Project,
+    hosts: &[Host],
     image: &str,
     root: &Path,
     scope: &Scope,
-    role: &str,
     timeout: Duration,
 ) -> Result<Provisioned, Error> {
-    let host = project.name.as_str();
-    let container = session
-        .janitor
-        .run_container(image, role, Some(host))
-        .await?;
-    let mut request =
-        provision::Request::for_project(project, root, &container, host, scope.clone());
+    let images = vec![image.to_string(); hosts.len()];
+    let machines = stand_up(session, scope.label(), hosts, &images).await?;
+    let mut request = provision::Request::for_project(project, root, &machines, scope.clone());
     request.timeout = timeout;
     let outcome = provision::run(&session.engine, &request, &session.events).await?;
-    Ok(Provisioned { container, outcome })
+    Ok(Provisioned { machines, outcome })
 }
 
 impl Provisioned {
-    /// Commits the container as `tag` with `labels`, then removes it; returns the image id.
+    /// Commits each host's container as its tag (in host order) with `labels`, then removes
+    /// it; returns the image ids.
     pub async fn commit(
-        self,
+        &self,
         session: &Session,
-        tag: &str,
+        tags: &[String],
         labels: HashMap<String, String>,
-    ) -> Result<String, Error> {
-        let id = session.engine.commit(&self.container, tag, labels).await?;
-        session.janitor.remove(&self.container).await;
-        Ok(id)
+    ) -> Result<Vec<String>, Error> {
+        let mut ids = Vec::new();
+        for (machine, tag) in self.machines.iter().zip(tags) {
+            let id = session
+                .engine
+                .commit(&machine.container, tag, labels.clone())
+                .await?;
+            session.janitor.remove(&machine.container).await;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Removes the containers now.
+    pub async fn discard(&self, session: &Session) {
+        for machine in &self.machines {
+            session.janitor.remove(&machine.container).await;
+        }
+    }
+
+    /// The failure in words, with the failing task.
+    pub fn failure(&self) -> String {
+        self.outcome
+            .failure
+            .as_ref()
+            .map(|f| match &f.task {
+                Some(t) => format!("task \"{t}\": {}", f.message),
+                None => f.message.clone(),
+            })
+            .unwrap_or_default()
     }
 }
 
-/// The production image a run upgrades: where it came from, and whether this run built it.
+/// The host names production tags carry: none for a single-host project.
+pub fn tagged_hosts(hosts: &[Host]) -> Vec<String> {
+    if hosts.len() > 1 {
+        hosts.iter().map(|h| h.name.clone()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// A message for a playbook none of whose plays matched a host, naming the patterns.
+pub fn nothing_ran(outcome: &Outcome, hosts: &[Host], what: &str) -> Option<String> {
+    if outcome.ran_tasks || outcome.unmatched.is_empty() {
+        return None;
+    }
+    let plays: Vec<String> = outcome
+        .unmatched
+        .iter()
+        .map(|p| format!("{}:{} (hosts: {})", p.file, p.line, p.pattern))
+        .collect();
+    let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    Some(format!(
+        "no task ran on any host while provisioning {what}: the play(s) at {} match no host; the hosts are {}. Add the groups to `hosts:` in drydock.yaml (e.g. `hosts: {{ web: {{ groups: [{}] }} }}`) or point `provision.ansible.inventory` at an inventory that has them",
+        plays.join(", "),
+        hosts.join(", "),
+        outcome.unmatched[0].pattern
+    ))
+}
+
+/// The production images a run upgrades: one per host, where they came from, and whether this
+/// run built them.
 pub struct Production {
-    /// The reference to start containers from.
-    pub image: String,
-    /// Why this one, in words.
+    /// Per host (in host order), the reference to start its container from.
+    pub images: Vec<String>,
+    /// Why these, in words.
     pub why: String,
-    /// Whether this run built it.
+    /// Whether this run built them.
     pub built: bool,
 }
 
-/// Resolves the production image, building it from `production.ref` when no usable one
-/// exists.
+/// Resolves the production images, building them from `production.ref` when no usable ones
+/// exist.
 pub async fn resolve(
     session: &Session,
     project: &Project,
+    hosts: &[Host],
     default: &DefaultImage,
     timeout: Duration,
 ) -> Result<Production, Error> {
@@ -86,12 +171,14 @@ pub async fn resolve(
         image::short_commit(&default.id.replace("sha256:", ""))
     ))
     .await?;
-    let resolution = image::production::resolve(&session.engine, project, default, events).await?;
-    let (commit, git_ref, tree, tag) = match resolution {
-        Resolution::Ready { image, why } => {
+    let tagged = tagged_hosts(hosts);
+    let resolution =
+        image::production::resolve(&session.engine, project, &tagged, default, events).await?;
+    let (commit, git_ref, tree, tags) = match resolution {
+        Resolution::Ready { images, why } => {
             events.finished(&scope, Ending::Reused, started.elapsed());
             return Ok(Production {
-                image,
+                images,
                 why,
                 built: false,
             });
@@ -100,51 +187,48 @@ pub async fn resolve(
             commit,
             git_ref,
             tree,
-            tag,
-        } => (commit, git_ref, tree, tag),
+            tags,
+        } => (commit, git_ref, tree, tags),
     };
     let short = image::short_commit(&commit).to_string();
     events.stage(&scope, format!("building from {git_ref} @ {short}"));
     let provisioned = provision_tree(
         session,
         project,
+        hosts,
         &default.tag,
         &tree.root,
         &scope,
-        "production",
         timeout,
     )
     .await?;
+    let what = format!("the production version ({git_ref} @ {short})");
+    if let Some(message) = nothing_ran(&provisioned.outcome, hosts, &what) {
+        provisioned.discard(session).await;
+        return Err(Error::Usage(message));
+    }
     if provisioned.outcome.status != Status::Ok {
-        session.janitor.remove(&provisioned.container).await;
-        let what = provisioned
-            .outcome
-            .failure
-            .as_ref()
-            .map(|f| match &f.task {
-                Some(t) => format!("task \"{t}\": {}", f.message),
-                None => f.message.clone(),
-            })
-            .unwrap_or_default();
+        provisioned.discard(session).await;
         return Err(Error::Infrastructure {
             part: "production image".into(),
             message: format!(
-                "the production image could not be built: provisioning the default image with {git_ref} @ {short} failed ({what}); the upgrade path cannot be judged until the production version provisions, or a production image is promoted"
+                "the production image could not be built: provisioning the default image with {git_ref} @ {short} failed ({}); the upgrade path cannot be judged until the production version provisions, or a production image is promoted",
+                provisioned.failure()
             ),
         });
     }
     let labels = image::production::labels(project, default, &commit)
         .into_iter()
         .collect();
-    provisioned.commit(session, &tag, labels).await?;
-    image::prune_superseded(&session.engine, &project.name, "production-", &tag).await;
+    provisioned.commit(session, &tags, labels).await?;
+    image::prune_superseded(&session.engine, &project.name, "production-", &tags).await;
     let why = format!(
         "built from {git_ref} @ {short} in {:.0} s",
         started.elapsed().as_secs_f64()
     );
     events.finished(&scope, Ending::Built, started.elapsed());
     Ok(Production {
-        image: tag,
+        images: tags,
         why,
         built: true,
     })

@@ -8,15 +8,15 @@ use super::production;
 use super::scenario::{ScenarioRun, Scenarios};
 use super::session::Session;
 use crate::check::Selection;
-use crate::config::{Check, Project};
+use crate::config::{Check, Host, Project};
 use crate::docker::Engine;
 use crate::error::Error;
 use crate::event::{Ending, Events, Scope};
 use crate::image;
-use crate::outcome::Verdict;
+use crate::outcome::{PathChange, Verdict};
 use crate::report::{
-    Command, DiffReport, ImagesReport, InfrastructureError, KeptContainer, RunReport,
-    SnapshotReport, Timings,
+    Command, DiffReport, HostReport, ImagesReport, InfrastructureError, KeptContainer, RunReport,
+    SnapshotReport, Timings, UnmatchedPlay,
 };
 use crate::state::{diff, snapshot, Manifest};
 
@@ -85,6 +85,7 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     let mut timings = Timings::default();
     let images_started = Instant::now();
     crate::provision::preflight(&project.provision.kind)?;
+    let hosts = hosts(project, &options.checks).await?;
     preflight_disk(engine).await?;
     let removed = super::janitor::sweep(engine, Some(&project.name), false).await?;
     if removed > 0 {
@@ -100,6 +101,7 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     let scenarios = Scenarios {
         session,
         project,
+        hosts: &hosts,
         checks: &options.checks,
         selection: &options.selection,
         ignore,
@@ -108,12 +110,14 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             .unwrap_or(project.provision.timeout),
     };
 
+    let defaults = vec![default.tag.clone(); hosts.len()];
     let fresh = retrying(options.retries, session, "fresh", || {
-        scenarios.run(&default.tag, "fresh", &project.root, true)
+        scenarios.run(&defaults, "fresh", &project.root, true)
     });
     let upgrade = async {
         let production_started = Instant::now();
-        let resolved = production::resolve(session, project, &default, scenarios.timeout).await;
+        let resolved =
+            production::resolve(session, project, &hosts, &default, scenarios.timeout).await;
         let production_ms = production_started.elapsed().as_millis() as u64;
         let production = match resolved {
             Ok(p) => p,
@@ -124,20 +128,48 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             format!("production image: {}", production.why),
         );
         let run = retrying(options.retries, session, "upgrade", || {
-            scenarios.run(&production.image, "upgrade", &project.root, false)
+            scenarios.run(&production.images, "upgrade", &project.root, false)
         })
         .await;
         (Ok((run, production)), production_ms)
     };
     let (fresh, (upgrade, production_ms)) = tokio::join!(fresh, upgrade);
     timings.production = production_ms;
-    let (upgrade, production) = upgrade?;
+    if let Some(message) = &fresh.config_error {
+        return Err(Error::Usage(message.clone()));
+    }
+    // Without a production image the upgrade path is not judged, but the fresh verdict stands.
+    let (upgrade, production, production_error) = match upgrade {
+        Ok((run, production)) => (run, Some(production), None),
+        Err(e) if e.kind() == crate::error::Kind::Infrastructure => {
+            let message = format!("{e}; the upgrade path was not judged");
+            let run = ScenarioRun::not_started("upgrade", message);
+            (
+                run,
+                None,
+                Some(InfrastructureError {
+                    part: e.part(),
+                    message: e.to_string(),
+                }),
+            )
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(message) = &upgrade.config_error {
+        return Err(Error::Usage(message.clone()));
+    }
     let images = ImagesReport {
         default: default.tag.clone(),
         default_built: default.built,
-        production: production.image,
-        production_source: production.why,
-        production_built: production.built,
+        production: production
+            .as_ref()
+            .map(|p| p.images.join(", "))
+            .unwrap_or_default(),
+        production_source: production
+            .as_ref()
+            .map(|p| p.why.clone())
+            .unwrap_or_else(|| "none: the production image could not be built".into()),
+        production_built: production.as_ref().is_some_and(|p| p.built),
     };
 
     timings.fresh = fresh.provision_ms;
@@ -147,16 +179,34 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     timings.diff = fresh.diff_ms.max(upgrade.diff_ms);
 
     let diff_started = Instant::now();
-    let diff = match (&fresh.manifest, &upgrade.manifest) {
-        (Some(a), Some(b)) => Some(compare(session, project, a, b)?),
-        _ => None,
+    let diff = if fresh.manifests.is_empty() || upgrade.manifests.is_empty() {
+        None
+    } else {
+        Some(compare(
+            session,
+            project,
+            &fresh.manifests,
+            &upgrade.manifests,
+        )?)
     };
-    let snapshot = match (&options.snapshot, &fresh.manifest) {
-        (Some((file, locked)), Some(manifest)) => Some(compare_snapshot(file, *locked, manifest)),
+    let snapshot = match (&options.snapshot, &fresh.manifests[..]) {
+        (Some((file, locked)), [(_, manifest)]) => Some(compare_snapshot(file, *locked, manifest)),
         _ => None,
     };
     timings.diff += diff_started.elapsed().as_millis() as u64;
 
+    let mut unmatched_plays: Vec<UnmatchedPlay> = Vec::new();
+    for p in fresh.unmatched.iter().chain(&upgrade.unmatched) {
+        let play = UnmatchedPlay {
+            play: p.play.clone(),
+            pattern: p.pattern.clone(),
+            file: p.file.clone(),
+            line: p.line,
+        };
+        if !unmatched_plays.contains(&play) {
+            unmatched_plays.push(play);
+        }
+    }
     let mut scenarios = vec![fresh.report, upgrade.report];
     scenarios.extend(fresh.idempotence);
     let verdict = Verdict::all(
@@ -168,15 +218,17 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     );
     let error = (verdict == Verdict::Error).then(|| {
         let failing = scenarios.iter().find(|s| s.status == Verdict::Error);
-        InfrastructureError {
-            part: failing
-                .and_then(|s| s.provision.as_ref())
-                .and_then(|p| p.infrastructure.clone())
-                .unwrap_or_else(|| "infrastructure".to_string()),
-            message: failing
-                .and_then(|s| s.message.clone())
-                .unwrap_or_else(|| "an infrastructure error prevented a verdict".into()),
-        }
+        production_error
+            .clone()
+            .unwrap_or_else(|| InfrastructureError {
+                part: failing
+                    .and_then(|s| s.provision.as_ref())
+                    .and_then(|p| p.infrastructure.clone())
+                    .unwrap_or_else(|| "infrastructure".to_string()),
+                message: failing
+                    .and_then(|s| s.message.clone())
+                    .unwrap_or_else(|| "an infrastructure error prevented a verdict".into()),
+            })
     });
     Ok(RunReport {
         verdict,
@@ -186,16 +238,49 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
         snapshot,
         error,
         timings_ms: timings,
+        hosts: hosts
+            .iter()
+            .map(|h| HostReport {
+                name: h.name.clone(),
+                groups: h.groups.clone(),
+            })
+            .collect(),
+        unmatched_plays,
         ..RunReport::new(Command::Run, &project.name, &session.run_id)
     })
 }
 
-/// Fresh against upgrade.
+/// The hosts each scenario stands up; every check's `hosts:` must name one of them or a group.
+async fn hosts(project: &Project, checks: &[Check]) -> Result<Vec<Host>, Error> {
+    let hosts = crate::provision::inventory::hosts(project)
+        .await
+        .map_err(Error::Usage)?;
+    if let Some((check, name)) = crate::check::unknown_host(checks, &hosts) {
+        let mut known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        known.extend(
+            hosts
+                .iter()
+                .flat_map(|h| h.groups.iter().map(String::as_str)),
+        );
+        known.sort();
+        known.dedup();
+        return Err(Error::Usage(format!(
+            "{}:{}: `hosts`: check `{}` names `{name}`, which is neither a host nor a group of this project (known: {})",
+            check.file.display(),
+            check.line,
+            check.name,
+            known.join(", ")
+        )));
+    }
+    Ok(hosts)
+}
+
+/// Fresh against upgrade, host by host.
 fn compare(
     session: &Session,
     project: &Project,
-    fresh: &Manifest,
-    upgrade: &Manifest,
+    fresh: &[(String, Manifest)],
+    upgrade: &[(String, Manifest)],
 ) -> Result<DiffReport, Error> {
     let started = Instant::now();
     session
@@ -203,8 +288,18 @@ fn compare(
         .stage(&Scope::Diff, "comparing fresh and upgrade");
     let allow = diff::allow_set(&project.diff.allow)
         .map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
-    let comparison = diff::compare(fresh, upgrade, &allow, ("fresh", "upgrade"));
-    let report = diff_report(comparison, [fresh.entries.len(), upgrade.entries.len()]);
+    let per_host: Vec<DiffReport> = fresh
+        .iter()
+        .zip(upgrade)
+        .map(|((host, a), (_, b))| {
+            let comparison = diff::compare(a, b, &allow, ("fresh", "upgrade"));
+            DiffReport {
+                host: Some(host.clone()),
+                ..diff_report(comparison, [a.entries.len(), b.entries.len()])
+            }
+        })
+        .collect();
+    let report = combine(per_host);
     session.events.finished(
         &Scope::Diff,
         Ending::Judged(report.status),
@@ -213,9 +308,49 @@ fn compare(
     Ok(report)
 }
 
+/// The whole run's diff from the hosts' diffs: one host's fields as they are, several hosts'
+/// as `HOST:/path`.
+pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
+    let several = hosts.len() > 1;
+    let named = |host: &Option<String>, path: &str| match (several, host) {
+        (true, Some(h)) => format!("{h}:{path}"),
+        _ => path.to_string(),
+    };
+    let mut all = DiffReport {
+        host: None,
+        status: Verdict::all(hosts.iter().map(|h| h.status)),
+        only_in_fresh: Vec::new(),
+        only_in_upgrade: Vec::new(),
+        changed: Vec::new(),
+        allowed: Vec::new(),
+        normalised: Vec::new(),
+        compared: [0, 0],
+        hosts: Vec::new(),
+    };
+    for h in &hosts {
+        all.only_in_fresh
+            .extend(h.only_in_fresh.iter().map(|p| named(&h.host, p)));
+        all.only_in_upgrade
+            .extend(h.only_in_upgrade.iter().map(|p| named(&h.host, p)));
+        all.changed.extend(h.changed.iter().map(|c| PathChange {
+            path: named(&h.host, &c.path),
+            ..c.clone()
+        }));
+        all.allowed
+            .extend(h.allowed.iter().map(|p| named(&h.host, p)));
+        all.normalised
+            .extend(h.normalised.iter().map(|p| named(&h.host, p)));
+        all.compared[0] += h.compared[0];
+        all.compared[1] += h.compared[1];
+    }
+    all.hosts = hosts;
+    all
+}
+
 /// The report's form of a comparison, with the number of paths each side had.
 pub fn diff_report(comparison: diff::Comparison, compared: [usize; 2]) -> DiffReport {
     DiffReport {
+        host: None,
         status: comparison.verdict(),
         only_in_fresh: comparison.only_left,
         only_in_upgrade: comparison.only_right,
@@ -223,6 +358,7 @@ pub fn diff_report(comparison: diff::Comparison, compared: [usize; 2]) -> DiffRe
         allowed: comparison.allowed,
         normalised: comparison.normalised,
         compared,
+        hosts: Vec::new(),
     }
 }
 
@@ -281,9 +417,10 @@ where
         if run.report.status != Verdict::Error || tries > retries {
             return run;
         }
-        if let Some(c) = &run.container {
-            session.janitor.remove(c).await;
+        for machine in &run.machines {
+            session.janitor.remove(&machine.container).await;
         }
+        session.janitor.remove_network(name).await;
         session.events.note(
             &Scope::Scenario(name.into()),
             format!("infrastructure error; retrying ({tries}/{retries})"),

@@ -1,18 +1,22 @@
-//! One scenario: a container from an image, provisioned with the working tree, checked, its
-//! state read; for fresh, the idempotence re-run too.
+//! One scenario: every host stood up on the scenario's own network, provisioned in one run
+//! with the working tree, checked and its state read, host by host; for fresh, the idempotence
+//! re-run too.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
+
 use super::capture;
+use super::production::{nothing_ran, stand_up};
 use super::session::Session;
 use crate::check::{self, Selection};
-use crate::config::{Check, Project};
+use crate::config::{Check, Host, Project};
 use crate::event::{Ending, Scope};
-use crate::outcome::{PathChange, Verdict};
-use crate::provision::{self, Outcome, Status};
-use crate::report::{ProvisionReport, ScenarioReport};
+use crate::outcome::{CheckResult, PathChange, Verdict};
+use crate::provision::{self, Machine, Outcome, Status, UnmatchedPlay};
+use crate::report::{HostProvision, ProvisionReport, ScenarioReport};
 use crate::state::{diff, Ignore, Manifest};
 
 /// What every scenario of a run shares.
@@ -21,6 +25,8 @@ pub struct Scenarios<'a> {
     pub session: &'a Session,
     /// The project.
     pub project: &'a Project,
+    /// The hosts each scenario stands up.
+    pub hosts: &'a [Host],
     /// Its checks.
     pub checks: &'a [Check],
     /// Which checks.
@@ -31,16 +37,20 @@ pub struct Scenarios<'a> {
     pub timeout: Duration,
 }
 
-/// What one scenario container ended with.
+/// What one scenario ended with.
 pub struct ScenarioRun {
     /// The scenario's report.
     pub report: ScenarioReport,
-    /// Its container, once started.
-    pub container: Option<String>,
-    /// Its state, when it got that far.
-    pub manifest: Option<Manifest>,
+    /// Its hosts' containers, once started.
+    pub machines: Vec<Machine>,
+    /// Each host's state (in host order), when every host got that far.
+    pub manifests: Vec<(String, Manifest)>,
     /// Only for fresh: the idempotence scenario.
     pub idempotence: Option<ScenarioReport>,
+    /// Plays that matched no host.
+    pub unmatched: Vec<UnmatchedPlay>,
+    /// A configuration error found on the way (no task ran on any host).
+    pub config_error: Option<String>,
     /// Wall time of provisioning.
     pub provision_ms: u64,
     /// Wall time of the idempotence re-run.
@@ -55,9 +65,11 @@ impl ScenarioRun {
     fn new(name: &str) -> Self {
         ScenarioRun {
             report: ScenarioReport::new(name),
-            container: None,
-            manifest: None,
+            machines: Vec::new(),
+            manifests: Vec::new(),
             idempotence: None,
+            unmatched: Vec::new(),
+            config_error: None,
             provision_ms: 0,
             idempotence_ms: 0,
             checks_ms: 0,
@@ -65,24 +77,31 @@ impl ScenarioRun {
         }
     }
 
-    fn error(mut self, message: String) -> Self {
+    /// A scenario that could not be judged.
+    pub fn error(mut self, message: String) -> Self {
         self.report.status = Verdict::Error;
         self.report.message = Some(message);
         self
     }
+
+    /// A scenario that never started because `message`.
+    pub fn not_started(name: &str, message: String) -> Self {
+        ScenarioRun::new(name).error(message)
+    }
 }
 
 impl Scenarios<'_> {
-    /// Runs scenario `name` on a container from `image`, provisioned with the tree at `root`.
+    /// Runs scenario `name`: each host from its image in `images` (host order), provisioned
+    /// with the tree at `root`.
     pub async fn run(
         &self,
-        image: &str,
+        images: &[String],
         name: &str,
         root: &Path,
         with_idempotence: bool,
     ) -> ScenarioRun {
         let started = Instant::now();
-        let mut run = self.steps(image, name, root, with_idempotence).await;
+        let mut run = self.steps(images, name, root, with_idempotence).await;
         run.report.duration_ms = started.elapsed().as_millis() as u64;
         self.session.events.finished(
             &Scope::Scenario(run.report.name.clone()),
@@ -92,9 +111,22 @@ impl Scenarios<'_> {
         run
     }
 
+    fn several(&self) -> bool {
+        self.hosts.len() > 1
+    }
+
+    /// `what` about `host`, named when there are several hosts.
+    fn on(&self, host: &str, what: &str) -> String {
+        if self.several() {
+            format!("{host}: {what}")
+        } else {
+            what.to_string()
+        }
+    }
+
     async fn steps(
         &self,
-        image: &str,
+        images: &[String],
         name: &str,
         root: &Path,
         with_idempotence: bool,
@@ -102,33 +134,34 @@ impl Scenarios<'_> {
         let events = &self.session.events;
         let scope = Scope::Scenario(name.to_string());
         let mut run = ScenarioRun::new(name);
-        let host = self.project.name.as_str();
 
-        events.stage(&scope, format!("starting a container from {image}"));
-        let container = match self
-            .session
-            .janitor
-            .run_container(image, name, Some(host))
-            .await
-        {
-            Ok(c) => c,
+        let shown = match images {
+            [one] => one.clone(),
+            _ => format!("{} images", images.len()),
+        };
+        events.stage(&scope, format!("starting a container from {shown}"));
+        run.machines = match stand_up(self.session, name, self.hosts, images).await {
+            Ok(m) => m,
             Err(e) => {
                 return run.error(format!(
                     "infrastructure error: {e}; the change was not judged"
                 ))
             }
         };
-        run.container = Some(container.clone());
 
         events.stage(&scope, "provisioning");
-        let request = self.request(root, &container, scope.clone());
         let provision_started = Instant::now();
-        let outcome = match provision::run(&self.session.engine, &request, events).await {
+        let outcome = match self.provision(root, &run.machines, scope.clone()).await {
             Ok(o) => o,
             Err(e) => return run.error(e.to_string()),
         };
         run.provision_ms = provision_started.elapsed().as_millis() as u64;
-        run.report.provision = Some(provision_report(&outcome));
+        run.unmatched = outcome.unmatched.clone();
+        run.config_error = nothing_ran(&outcome, self.hosts, &format!("the {name} scenario"));
+        if let Some(message) = run.config_error.clone() {
+            return run.error(message);
+        }
+        run.report.provision = Some(provision_report(&outcome, self.hosts));
         match outcome.status {
             Status::Ok => {}
             Status::Failed => {
@@ -140,12 +173,13 @@ impl Scenarios<'_> {
         }
 
         let checks_started = Instant::now();
-        self.check(&container, name, &scope, &mut run.report).await;
+        self.check(&run.machines, name, &scope, &mut run.report)
+            .await;
         run.checks_ms = checks_started.elapsed().as_millis() as u64;
 
         events.stage(&scope, "reading state");
         let diff_started = Instant::now();
-        let manifest = match self.manifest(&container).await {
+        run.manifests = match self.manifests(&run.machines).await {
             Ok(m) => m,
             Err(e) => {
                 return run.error(format!(
@@ -157,7 +191,7 @@ impl Scenarios<'_> {
 
         if with_idempotence {
             let idem_started = Instant::now();
-            let mut report = self.idempotence(&request, &manifest).await;
+            let mut report = self.idempotence(root, &run.machines, &run.manifests).await;
             run.idempotence_ms = idem_started.elapsed().as_millis() as u64;
             report.duration_ms = run.idempotence_ms;
             events.finished(
@@ -167,52 +201,79 @@ impl Scenarios<'_> {
             );
             run.idempotence = Some(report);
         }
-        run.manifest = Some(manifest);
         run
     }
 
-    fn request<'r>(
-        &'r self,
-        root: &'r Path,
-        container: &'r str,
+    async fn provision(
+        &self,
+        root: &Path,
+        machines: &[Machine],
         scope: Scope,
-    ) -> provision::Request<'r> {
-        let mut request = provision::Request::for_project(
-            self.project,
-            root,
-            container,
-            &self.project.name,
-            scope,
-        );
+    ) -> Result<Outcome, provision::ProvisionError> {
+        let mut request = provision::Request::for_project(self.project, root, machines, scope);
         request.timeout = self.timeout;
-        request
+        provision::run(&self.session.engine, &request, &self.session.events).await
     }
 
-    async fn manifest(&self, container: &str) -> Result<Manifest, String> {
-        capture::manifest(
-            &self.session.engine,
-            container,
-            &self.project.diff.paths,
-            self.ignore.clone(),
-        )
-        .await
+    /// Each host's state, in host order.
+    async fn manifests(&self, machines: &[Machine]) -> Result<Vec<(String, Manifest)>, String> {
+        let reads = machines.iter().map(|m| async {
+            let manifest = capture::manifest(
+                &self.session.engine,
+                &m.container,
+                &self.project.diff.paths,
+                self.ignore.clone(),
+            )
+            .await?;
+            Ok::<_, String>((m.host.name.clone(), manifest))
+        });
+        join_all(reads).await.into_iter().collect()
     }
 
-    /// Runs the scenario's checks; failures and errors decide the scenario's status.
-    async fn check(&self, container: &str, name: &str, scope: &Scope, report: &mut ScenarioReport) {
-        let selected = check::for_scenario(self.checks, self.selection, Some(name));
-        if selected.is_empty() {
+    /// Runs each host's checks; failures and errors decide the scenario's status.
+    async fn check(
+        &self,
+        machines: &[Machine],
+        name: &str,
+        scope: &Scope,
+        report: &mut ScenarioReport,
+    ) {
+        let selected: Vec<(&Machine, Vec<&Check>)> = machines
+            .iter()
+            .map(|m| {
+                (
+                    m,
+                    check::for_host(self.checks, self.selection, name, &m.host),
+                )
+            })
+            .filter(|(_, checks)| !checks.is_empty())
+            .collect();
+        let total: usize = selected.iter().map(|(_, c)| c.len()).sum();
+        if total == 0 {
             return;
         }
         let events = &self.session.events;
-        events.stage(scope, format!("checks ({})", selected.len()));
-        report.checks =
-            check::evaluate(&self.session.engine, container, &selected, scope, events).await;
-        let failed: Vec<&str> = report
+        events.stage(scope, format!("checks ({total})"));
+        let runs = selected.iter().map(|(m, checks)| async move {
+            let scope = if self.several() {
+                Scope::Scenario(format!("{name} {}", m.host.name))
+            } else {
+                scope.clone()
+            };
+            let mut results =
+                check::evaluate(&self.session.engine, &m.container, checks, &scope, events).await;
+            for r in &mut results {
+                r.host = Some(m.host.name.clone());
+            }
+            results
+        });
+        report.checks = join_all(runs).await.into_iter().flatten().collect();
+        let named = |c: &CheckResult| self.on(c.host.as_deref().unwrap_or(""), &c.name);
+        let failed: Vec<String> = report
             .checks
             .iter()
             .filter(|c| c.status == Verdict::Fail)
-            .map(|c| c.name.as_str())
+            .map(named)
             .collect();
         let errored = report
             .checks
@@ -232,23 +293,19 @@ impl Scenarios<'_> {
         }
     }
 
-    /// Provisions the container a second time: the provisioner must report no change, and the
-    /// filesystem must not move from `before`.
+    /// Provisions every host a second time: the provisioner must report no change on any, and
+    /// no host's filesystem may move from `before`.
     async fn idempotence(
         &self,
-        first: &provision::Request<'_>,
-        before: &Manifest,
+        root: &Path,
+        machines: &[Machine],
+        before: &[(String, Manifest)],
     ) -> ScenarioReport {
         let events = &self.session.events;
         let scope = Scope::Scenario("idempotence".into());
         events.stage(&scope, "provisioning a second time");
-        let request = provision::Request {
-            scope: scope.clone(),
-            secrets: first.secrets.clone(),
-            ..*first
-        };
         let mut report = ScenarioReport::new("idempotence");
-        let outcome = match provision::run(&self.session.engine, &request, events).await {
+        let outcome = match self.provision(root, machines, scope.clone()).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 report.status = Verdict::Error;
@@ -256,7 +313,7 @@ impl Scenarios<'_> {
                 return report;
             }
         };
-        report.provision = Some(provision_report(&outcome));
+        report.provision = Some(provision_report(&outcome, self.hosts));
         match outcome.status {
             Status::Failed => {
                 report.status = Verdict::Fail;
@@ -274,31 +331,44 @@ impl Scenarios<'_> {
             Status::Ok => {}
         }
         let mut problems = Vec::new();
-        if let Some(n) = outcome.changed.filter(|n| *n > 0) {
-            let tasks = outcome
-                .changed_tasks
-                .iter()
-                .map(|t| format!("\"{t}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
-            problems.push(format!(
-                "the provisioner reported {n} change(s) on the second run: {tasks}"
-            ));
+        for host in &outcome.hosts {
+            if let Some(n) = host.changed.filter(|n| *n > 0) {
+                let tasks = host
+                    .changed_tasks
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                problems.push(self.on(
+                    &host.host,
+                    &format!("the provisioner reported {n} change(s) on the second run: {tasks}"),
+                ));
+            }
         }
         events.stage(&scope, "comparing state");
-        match self.manifest(request.container).await {
+        match self.manifests(machines).await {
             Ok(after) => {
-                report.changed_paths = moved_paths(before, &after);
-                let changes = &report.changed_paths;
-                if !changes.is_empty() {
-                    let paths: Vec<&str> =
-                        changes.iter().take(5).map(|c| c.path.as_str()).collect();
-                    problems.push(format!(
-                        "the second run changed {} path(s): {}{}",
-                        changes.len(),
-                        paths.join(", "),
-                        if changes.len() > 5 { ", ..." } else { "" }
-                    ));
+                for ((host, first), (_, second)) in before.iter().zip(&after) {
+                    let mut changes = moved_paths(first, second);
+                    if !changes.is_empty() {
+                        let paths: Vec<&str> =
+                            changes.iter().take(5).map(|c| c.path.as_str()).collect();
+                        problems.push(self.on(
+                            host,
+                            &format!(
+                                "the second run changed {} path(s): {}{}",
+                                changes.len(),
+                                paths.join(", "),
+                                if changes.len() > 5 { ", ..." } else { "" }
+                            ),
+                        ));
+                    }
+                    if self.several() {
+                        for c in &mut changes {
+                            c.path = format!("{host}:{}", c.path);
+                        }
+                    }
+                    report.changed_paths.extend(changes);
                 }
             }
             Err(e) => {
@@ -336,25 +406,46 @@ fn moved_paths(before: &Manifest, after: &Manifest) -> Vec<PathChange> {
     changes
 }
 
-/// The report's form of a provisioning run.
-pub fn provision_report(outcome: &Outcome) -> ProvisionReport {
+/// The report's form of a provisioning run of `hosts`.
+pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
+    let message = |f: &provision::Failure| match &f.infrastructure {
+        Some(part) => format!(
+            "{} [infrastructure: {part}; the change was not judged]",
+            f.message
+        ),
+        None => f.message.clone(),
+    };
+    let failure = outcome.failure.as_ref();
     ProvisionReport {
+        host: match hosts {
+            [one] => Some(one.name.clone()),
+            _ => None,
+        },
         status: outcome.status.verdict(),
         changed: outcome.changed,
         changed_tasks: outcome.changed_tasks.clone(),
-        failed_task: outcome.failure.as_ref().and_then(|f| f.task.clone()),
-        message: outcome.failure.as_ref().map(|f| match &f.infrastructure {
-            Some(part) => format!(
-                "{} [infrastructure: {part}; the change was not judged]",
-                f.message
-            ),
-            None => f.message.clone(),
-        }),
-        infrastructure: outcome
-            .failure
-            .as_ref()
-            .and_then(|f| f.infrastructure.clone()),
+        failed_task: failure.and_then(|f| f.task.clone()),
+        failed_task_file: failure.and_then(|f| f.at.as_ref().map(|(file, _)| file.clone())),
+        failed_task_line: failure.and_then(|f| f.at.as_ref().map(|(_, line)| *line)),
+        message: failure.map(message),
+        infrastructure: failure.and_then(|f| f.infrastructure.clone()),
         log: outcome.log.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
+        hosts: if hosts.len() > 1 {
+            outcome
+                .hosts
+                .iter()
+                .map(|h| HostProvision {
+                    host: h.host.clone(),
+                    status: h.status.verdict(),
+                    changed: h.changed,
+                    changed_tasks: h.changed_tasks.clone(),
+                    failed_task: h.failure.as_ref().and_then(|f| f.task.clone()),
+                    message: h.failure.as_ref().map(message),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }

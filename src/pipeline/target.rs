@@ -60,7 +60,10 @@ impl Target {
                         ))
                     })?;
                 }
-                Ok(session.janitor.run_container(reference, role, None).await?)
+                Ok(session
+                    .janitor
+                    .run_container(reference, role, None, None)
+                    .await?)
             }
         }
     }

@@ -7,13 +7,14 @@
 //! failure is the code's fault or the infrastructure's.
 
 pub mod ansible;
+pub mod inventory;
 pub mod shell;
 
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::{EnvVar, ProvisionKind};
+use crate::config::{EnvVar, Host, ProvisionKind};
 use crate::docker::Engine;
 use crate::event::{Events, Scope};
 use crate::outcome::Verdict;
@@ -41,51 +42,107 @@ impl Status {
     }
 }
 
-/// The result of one provisioning run.
+/// A host and the container that plays it in a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    /// The host.
+    pub host: Host,
+    /// Its container.
+    pub container: String,
+}
+
+/// The result of one provisioning run (of every machine of a scenario).
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// How it ended.
     pub status: Status,
-    /// Changes the provisioner reported (`None` when it cannot tell, as with `shell`).
+    /// Changes the provisioner reported on all hosts (`None` when it cannot tell, as with
+    /// `shell`).
     pub changed: Option<u32>,
-    /// The tasks that reported a change.
+    /// The tasks that reported a change on any host, once each.
     pub changed_tasks: Vec<String>,
-    /// The failing task and its message, or the reason of the failure.
+    /// The first failure, or the reason of the failure.
     pub failure: Option<Failure>,
+    /// What each host went through, in the order of the request's machines.
+    pub hosts: Vec<HostOutcome>,
+    /// Plays whose pattern matched no host.
+    pub unmatched: Vec<UnmatchedPlay>,
+    /// Whether any task ran on any host (a playbook whose plays all target absent groups runs
+    /// none).
+    pub ran_tasks: bool,
     /// The whole output, secrets masked.
     pub log: String,
     /// How long it took.
     pub duration: Duration,
 }
 
+/// What one host went through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostOutcome {
+    /// The host's name.
+    pub host: String,
+    /// How it ended on this host.
+    pub status: Status,
+    /// Changes on this host.
+    pub changed: Option<u32>,
+    /// Tasks that changed something on this host.
+    pub changed_tasks: Vec<String>,
+    /// Why it failed on this host.
+    pub failure: Option<Failure>,
+}
+
+/// A play whose `hosts:` pattern matched no host of the scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedPlay {
+    /// The play's name.
+    pub play: String,
+    /// Its pattern.
+    pub pattern: String,
+    /// The playbook file, as shown.
+    pub file: String,
+    /// The play's line.
+    pub line: usize,
+}
+
 impl Outcome {
-    /// A run that succeeded.
-    pub fn ok(changed: Option<u32>, changed_tasks: Vec<String>, log: String) -> Outcome {
+    /// An outcome with nothing in it yet, for `hosts`.
+    pub(crate) fn new(hosts: &[Machine], log: String) -> Outcome {
         Outcome {
             status: Status::Ok,
-            changed,
-            changed_tasks,
+            changed: None,
+            changed_tasks: Vec::new(),
             failure: None,
+            hosts: hosts
+                .iter()
+                .map(|m| HostOutcome {
+                    host: m.host.name.clone(),
+                    status: Status::Ok,
+                    changed: None,
+                    changed_tasks: Vec::new(),
+                    failure: None,
+                })
+                .collect(),
+            unmatched: Vec::new(),
+            ran_tasks: true,
             log,
             duration: Duration::ZERO,
         }
     }
 
-    /// A run that failed with `failure`: an infrastructure failure when the failure names the
-    /// part that broke, else the code's.
-    pub fn failed(failure: Failure, changed_tasks: Vec<String>, log: String) -> Outcome {
-        Outcome {
-            status: if failure.infrastructure.is_some() {
-                Status::Infrastructure
-            } else {
-                Status::Failed
-            },
-            changed: None,
-            changed_tasks,
-            failure: Some(failure),
-            log,
-            duration: Duration::ZERO,
+    /// A run that failed with `failure` before it could say anything per host.
+    pub fn failed(machines: &[Machine], failure: Failure, log: String) -> Outcome {
+        let mut outcome = Outcome::new(machines, log);
+        outcome.status = failure.status();
+        for host in &mut outcome.hosts {
+            host.status = outcome.status;
         }
+        outcome.failure = Some(failure);
+        outcome
+    }
+
+    /// The outcome of `host`.
+    pub fn host(&self, name: &str) -> Option<&HostOutcome> {
+        self.hosts.iter().find(|h| h.host == name)
     }
 
     /// The failure in one sentence, as a scenario reports it.
@@ -117,6 +174,10 @@ pub struct Failure {
     pub message: String,
     /// What part of the infrastructure failed, when it was not the code.
     pub infrastructure: Option<String>,
+    /// The host it failed on, when one did.
+    pub host: Option<String>,
+    /// Where the failing task is written (`file`, `line`).
+    pub at: Option<(String, usize)>,
 }
 
 impl Failure {
@@ -126,6 +187,28 @@ impl Failure {
             task: None,
             message,
             infrastructure: Some(part.to_string()),
+            host: None,
+            at: None,
+        }
+    }
+
+    /// The code's failure, with `message`.
+    pub fn code(message: String) -> Failure {
+        Failure {
+            task: None,
+            message,
+            infrastructure: None,
+            host: None,
+            at: None,
+        }
+    }
+
+    /// `Infrastructure` when it names the part that broke, else `Failed`.
+    pub fn status(&self) -> Status {
+        if self.infrastructure.is_some() {
+            Status::Infrastructure
+        } else {
+            Status::Failed
         }
     }
 }
@@ -136,10 +219,8 @@ pub struct Request<'a> {
     pub kind: &'a ProvisionKind,
     /// The folder the provisioner's paths are relative to (the working tree, or a ref's tree).
     pub root: &'a Path,
-    /// The container.
-    pub container: &'a str,
-    /// The name the container answers to as a host (its inventory name).
-    pub host: &'a str,
+    /// The hosts and their containers.
+    pub machines: &'a [Machine],
     /// Environment for the provisioner.
     pub env: &'a [EnvVar],
     /// Values masked in every line of output.
@@ -152,19 +233,17 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// The project's provisioner, with its environment and timeout, run from `root` against
-    /// `container`, the host called `host`.
+    /// `machines`.
     pub fn for_project(
         project: &'a crate::config::Project,
         root: &'a Path,
-        container: &'a str,
-        host: &'a str,
+        machines: &'a [Machine],
         scope: Scope,
     ) -> Self {
         Request {
             kind: &project.provision.kind,
             root,
-            container,
-            host,
+            machines,
             env: &project.provision.env,
             secrets: project.provision.secrets(),
             timeout: project.provision.timeout,
@@ -204,7 +283,7 @@ pub trait Provisioner {
 /// Checks the project's provisioner can run here.
 pub fn preflight(kind: &ProvisionKind) -> Result<(), ProvisionError> {
     match kind {
-        ProvisionKind::Ansible { playbook } => ansible::Ansible { playbook }.preflight(),
+        ProvisionKind::Ansible(settings) => ansible::Ansible { settings }.preflight(),
         ProvisionKind::Shell { script } => shell::Shell { script }.preflight(),
     }
 }
@@ -216,8 +295,8 @@ pub async fn run(
     events: &Events,
 ) -> Result<Outcome, ProvisionError> {
     match request.kind {
-        ProvisionKind::Ansible { playbook } => {
-            run_with(&ansible::Ansible { playbook }, engine, request, events).await
+        ProvisionKind::Ansible(settings) => {
+            run_with(&ansible::Ansible { settings }, engine, request, events).await
         }
         ProvisionKind::Shell { script } => {
             run_with(&shell::Shell { script }, engine, request, events).await
@@ -237,7 +316,7 @@ async fn run_with(
     let work = provisioner.provision(engine, request, &output);
     let mut outcome = match tokio::time::timeout(request.timeout, work).await {
         Ok(outcome) => outcome?,
-        Err(_) => timed_out(request.timeout, &output),
+        Err(_) => timed_out(request.machines, request.timeout, &output),
     };
     // A package failure may hide an unreachable mirror ("Unable to locate package" after a
     // silent failed update): ask the mirror itself before blaming the code.
@@ -245,15 +324,25 @@ async fn run_with(
         if let Some(failure) = &outcome.failure {
             let text = format!("{}\n{}", failure.message, outcome.log);
             if mentions_packages(&text) {
-                if let Some(line) = probe_mirror(engine, request.container).await {
+                let container = failure
+                    .host
+                    .as_deref()
+                    .and_then(|h| request.machines.iter().find(|m| m.host.name == h))
+                    .or(request.machines.first())
+                    .map(|m| m.container.as_str());
+                let probed = match container {
+                    Some(c) => probe_mirror(engine, c).await,
+                    None => None,
+                };
+                if let Some(line) = probed {
                     outcome.status = Status::Infrastructure;
                     outcome.failure = Some(Failure {
-                        task: failure.task.clone(),
                         message: format!(
                             "{} (the package mirror is unreachable from the container: {line})",
                             failure.message
                         ),
                         infrastructure: Some("package mirror".into()),
+                        ..failure.clone()
                     });
                 }
             }
@@ -261,20 +350,29 @@ async fn run_with(
     }
     // A container that stopped under the provisioner is an infrastructure failure, whatever
     // the provisioner made of it.
-    if outcome.status != Status::Ok && !engine.is_running(request.container).await.unwrap_or(false)
-    {
-        outcome.status = Status::Infrastructure;
-        outcome.failure = Some(Failure {
-            task: outcome.failure.as_ref().and_then(|f| f.task.clone()),
-            message: "the container stopped or was removed while it was being provisioned".into(),
-            infrastructure: Some("container".into()),
-        });
+    if outcome.status != Status::Ok {
+        for machine in request.machines {
+            if engine.is_running(&machine.container).await.unwrap_or(false) {
+                continue;
+            }
+            outcome.status = Status::Infrastructure;
+            let task = outcome.failure.as_ref().and_then(|f| f.task.clone());
+            outcome.failure = Some(Failure {
+                task,
+                host: Some(machine.host.name.clone()),
+                ..Failure::infrastructure(
+                    "the container stopped or was removed while it was being provisioned".into(),
+                    "container",
+                )
+            });
+            break;
+        }
     }
     outcome.duration = started.elapsed();
     Ok(outcome)
 }
 
-fn timed_out(timeout: Duration, output: &Output<'_>) -> Outcome {
+fn timed_out(machines: &[Machine], timeout: Duration, output: &Output<'_>) -> Outcome {
     let mut log = output.take_log();
     let last = last_lines(&log, 3);
     log.push_str(&format!(
@@ -283,14 +381,16 @@ fn timed_out(timeout: Duration, output: &Output<'_>) -> Outcome {
     ));
     let failure = Failure {
         task: output.task(),
-        message: format!(
-            "provisioning did not finish within {} s (provision.timeout) and was stopped; last output: {}",
-            timeout.as_secs(),
-            if last.is_empty() { "(none)".to_string() } else { last }
-        ),
-        infrastructure: Some("timeout".into()),
+        ..Failure::infrastructure(
+            format!(
+                "provisioning did not finish within {} s (provision.timeout) and was stopped; last output: {}",
+                timeout.as_secs(),
+                if last.is_empty() { "(none)".to_string() } else { last }
+            ),
+            "timeout",
+        )
     };
-    Outcome::failed(failure, Vec::new(), log)
+    Outcome::failed(machines, failure, log)
 }
 
 /// Where a provisioner's output goes: each line is masked, kept for the report (also when the

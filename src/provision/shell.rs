@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{
-    infrastructure_cause, last_lines, Failure, Outcome, Output, ProvisionError, Provisioner,
-    Request,
+    infrastructure_cause, last_lines, Failure, Machine, Outcome, Output, ProvisionError,
+    Provisioner, Request,
 };
 use crate::docker::{Engine, OutputStream};
 
@@ -35,10 +35,57 @@ impl Provisioner for Shell<'_> {
             .map_err(|e| ProvisionError::Io(format!("reading {}: {e}", path.display())))?;
         let tar = script_archive(&content)
             .map_err(|e| ProvisionError::Io(format!("packing {}: {e}", path.display())))?;
-        if let Err(e) = engine.upload(request.container, "/tmp", tar).await {
+        // Output lines name their host when there are several.
+        let several = request.machines.len() > 1;
+        let runs = request.machines.iter().map(|machine| {
+            let prefix = if several {
+                format!("[{}] ", machine.host.name)
+            } else {
+                String::new()
+            };
+            self.run_on(engine, request, machine, tar.clone(), prefix, output)
+        });
+        let failures = futures_util::future::join_all(runs).await;
+        let mut log = output.take_log();
+        let mut outcome = Outcome::new(request.machines, String::new());
+        for (host, (failure, rest)) in outcome.hosts.iter_mut().zip(failures) {
+            log.push_str(&rest);
+            if let Some(failure) = failure {
+                host.status = failure.status();
+                host.failure = Some(failure);
+            }
+        }
+        outcome.log = log;
+        if let Some(first) = outcome.hosts.iter().find_map(|h| h.failure.clone()) {
+            outcome.status = first.status();
+            outcome.failure = Some(first);
+        }
+        Ok(outcome)
+    }
+}
+
+impl Shell<'_> {
+    /// Runs the script on one machine; returns its failure, if any, and output left without a
+    /// final newline.
+    async fn run_on(
+        &self,
+        engine: &Engine,
+        request: &Request<'_>,
+        machine: &Machine,
+        tar: Vec<u8>,
+        prefix: String,
+        output: &Output<'_>,
+    ) -> (Option<Failure>, String) {
+        let on_host = |failure: Failure| Failure {
+            host: Some(machine.host.name.clone()),
+            ..failure
+        };
+        if let Err(e) = engine.upload(&machine.container, "/tmp", tar).await {
             let message = format!("copying the script into the container failed: {e}");
-            let failure = Failure::infrastructure(message, "container");
-            return Ok(Outcome::failed(failure, Vec::new(), output.take_log()));
+            return (
+                Some(on_host(Failure::infrastructure(message, "container"))),
+                String::new(),
+            );
         }
         let env: Vec<String> = request
             .env
@@ -46,16 +93,19 @@ impl Provisioner for Shell<'_> {
             .map(|v| format!("{}={}", v.name, v.value))
             .collect();
         let mut pending = String::new();
+        let mut kept = String::new();
         let result = engine
             .exec_streaming(
-                request.container,
+                &machine.container,
                 &["/bin/sh", SCRIPT_PATH],
                 &env,
                 None,
                 |_stream: OutputStream, bytes| {
                     pending.push_str(&String::from_utf8_lossy(bytes));
                     while let Some(end) = pending.find('\n') {
-                        let line = output.line(&pending[..end]);
+                        let line = output.line(&format!("{prefix}{}", &pending[..end]));
+                        kept.push_str(&line);
+                        kept.push('\n');
                         if !line.trim().is_empty() {
                             output.progress(&line);
                         }
@@ -64,31 +114,32 @@ impl Provisioner for Shell<'_> {
                 },
             )
             .await;
-        let mut log = output.take_log();
-        if !pending.is_empty() {
-            log.push_str(&output.mask(&pending));
-        }
+        let rest = if pending.is_empty() {
+            String::new()
+        } else {
+            output.mask(&format!("{prefix}{pending}"))
+        };
+        kept.push_str(&rest);
         let code = match result {
             Ok(code) => code,
             Err(e) => {
                 let failure =
                     Failure::infrastructure(format!("running the script failed: {e}"), "container");
-                return Ok(Outcome::failed(failure, Vec::new(), log));
+                return (Some(on_host(failure)), rest);
             }
         };
         if code == 0 {
-            return Ok(Outcome::ok(None, Vec::new(), log));
+            return (None, rest);
         }
         let failure = Failure {
-            task: None,
-            message: format!(
+            infrastructure: infrastructure_cause(&kept).map(String::from),
+            ..Failure::code(format!(
                 "{} exited with code {code}: {}",
                 self.script.display(),
-                last_lines(&log, 5)
-            ),
-            infrastructure: infrastructure_cause(&log).map(String::from),
+                last_lines(&kept, 5)
+            ))
         };
-        Ok(Outcome::failed(failure, Vec::new(), log))
+        (Some(on_host(failure)), rest)
     }
 }
 

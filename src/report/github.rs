@@ -35,10 +35,17 @@ pub fn annotations(report: &RunReport, playbook: Option<(&str, &str)>) -> Vec<St
     for s in &report.scenarios {
         if let (Some(p), Some((path, text))) = (&s.provision, playbook) {
             if let (Some(task), true) = (&p.failed_task, p.status == super::Verdict::Fail) {
-                let line = task_line(text, task).unwrap_or(1);
+                // Ansible said where the task is; the playbook's text is the fallback.
+                let (file, line) = match (&p.failed_task_file, p.failed_task_line) {
+                    (Some(file), Some(line)) if path.ends_with(file.as_str()) => {
+                        (path.to_string(), line)
+                    }
+                    (Some(file), Some(line)) => (file.clone(), line),
+                    _ => (path.to_string(), task_line(text, task).unwrap_or(1)),
+                };
                 out.push(format!(
                     "::error file={},line={line},title={}::{}",
-                    escape_property(path),
+                    escape_property(&file),
                     escape_property(&format!("drydock {}: task \"{task}\" failed", s.name)),
                     escape_data(p.message.as_deref().unwrap_or(""))
                 ));

@@ -33,33 +33,59 @@ fn tail(log: &str) -> String {
     lines[start..].join("\n")
 }
 
-fn scenario_suite(s: &ScenarioReport) -> TestSuite {
-    let mut suite = TestSuite::new(s.name.clone());
+/// The suite of scenario `s` on `host` (`None`: a single-host project, every result).
+fn scenario_suite(s: &ScenarioReport, host: Option<&str>) -> TestSuite {
+    let name = match host {
+        Some(h) => format!("{} {h}", s.name),
+        None => s.name.clone(),
+    };
+    let classname = format!("drydock.{}", name.replace(' ', "."));
+    let mut suite = TestSuite::new(name);
     suite.set_time(std::time::Duration::from_millis(s.duration_ms));
     if let Some(p) = &s.provision {
-        let verdict = p.status;
-        let message = p.message.clone().unwrap_or_default();
-        let name = if s.name == "idempotence" {
+        let (verdict, message) = match host.and_then(|h| p.hosts.iter().find(|x| x.host == h)) {
+            Some(on_host) => (on_host.status, on_host.message.clone().unwrap_or_default()),
+            None => (p.status, p.message.clone().unwrap_or_default()),
+        };
+        let case_name = if s.name == "idempotence" {
             "second provisioning"
         } else {
             "provision"
         };
-        let mut case = TestCase::new(name, status(verdict, &message, "provisioning"));
-        case.set_classname(format!("drydock.{}", s.name));
+        let mut case = TestCase::new(case_name, status(verdict, &message, "provisioning"));
+        case.set_classname(classname.clone());
         case.set_time(std::time::Duration::from_millis(p.duration_ms));
         case.set_system_out(tail(&p.log));
         suite.add_test_case(case);
     }
+    let on_host = |path: &str| match host {
+        Some(h) => path.starts_with(&format!("{h}:")),
+        None => true,
+    };
     if s.name == "idempotence" {
-        let message = s.message.clone().unwrap_or_default();
-        let mut case = TestCase::new("idempotence", status(s.status, &message, "idempotence"));
-        case.set_classname("drydock.idempotence");
-        if !s.changed_paths.is_empty() {
-            let paths: Vec<String> = s
-                .changed_paths
-                .iter()
-                .map(|c| format!("{} ({})", c.path, c.fields.join(", ")))
+        let paths: Vec<String> = s
+            .changed_paths
+            .iter()
+            .filter(|c| on_host(&c.path))
+            .map(|c| format!("{} ({})", c.path, c.fields.join(", ")))
+            .collect();
+        let mut verdict = s.status;
+        let mut message = s.message.clone().unwrap_or_default();
+        if host.is_some() && s.status == Verdict::Fail {
+            // Several hosts: this host fails only on its own findings.
+            let prefix = format!("{}: ", host.unwrap_or_default());
+            let mine: Vec<&str> = message
+                .split("; ")
+                .filter(|m| m.starts_with(&prefix))
                 .collect();
+            if mine.is_empty() && paths.is_empty() {
+                verdict = Verdict::Pass;
+            }
+            message = mine.join("; ");
+        }
+        let mut case = TestCase::new("idempotence", status(verdict, &message, "idempotence"));
+        case.set_classname(classname.clone());
+        if !paths.is_empty() {
             case.set_system_out(paths.join("\n"));
         }
         suite.add_test_case(case);
@@ -67,10 +93,14 @@ fn scenario_suite(s: &ScenarioReport) -> TestSuite {
         // The scenario broke before provisioning (container could not start).
         let message = s.message.clone().unwrap_or_default();
         let mut case = TestCase::new("scenario", status(s.status, &message, "scenario"));
-        case.set_classname(format!("drydock.{}", s.name));
+        case.set_classname(classname.clone());
         suite.add_test_case(case);
     }
-    for c in &s.checks {
+    let checks = s
+        .checks
+        .iter()
+        .filter(|c| host.is_none() || c.host.as_deref() == host);
+    for c in checks {
         let mut st = status(c.status, &c.message, &c.kind);
         if c.flaky {
             // A pass after a failed attempt: reporters show it as flaky.
@@ -89,8 +119,16 @@ fn scenario_suite(s: &ScenarioReport) -> TestSuite {
 pub fn render(report: &RunReport) -> String {
     let mut junit = Report::new(format!("drydock {}", report.project));
     junit.set_time(std::time::Duration::from_millis(report.duration_ms));
+    // One suite per scenario, and per host when there are several.
+    let hosts: Vec<Option<&str>> = if report.hosts.len() > 1 {
+        report.hosts.iter().map(|h| Some(h.name.as_str())).collect()
+    } else {
+        vec![None]
+    };
     for s in &report.scenarios {
-        junit.add_test_suite(scenario_suite(s));
+        for host in &hosts {
+            junit.add_test_suite(scenario_suite(s, *host));
+        }
     }
     if report.diff.is_some() || report.snapshot.is_some() {
         let mut suite = TestSuite::new("diff");

@@ -79,6 +79,20 @@ pub fn render(report: &RunReport, limit: usize) -> String {
         "\nimages: `{}`, production `{}` ({})\n",
         report.images.default, report.images.production, report.images.production_source
     ));
+    if report.hosts.len() > 1 {
+        let hosts: Vec<String> = report
+            .hosts
+            .iter()
+            .map(|h| format!("`{}`", h.name))
+            .collect();
+        out.push_str(&format!("\nhosts: {}\n", hosts.join(", ")));
+    }
+    for p in &report.unmatched_plays {
+        out.push_str(&format!(
+            "\n> **warning**: the play at `{}:{}` (hosts: `{}`) matched no host and did not run\n",
+            p.file, p.line, p.pattern
+        ));
+    }
 
     let failing: Vec<_> = report
         .scenarios
@@ -94,9 +108,14 @@ pub fn render(report: &RunReport, limit: usize) -> String {
             } else {
                 c.status.as_str().to_string()
             };
+            // With several hosts the scenario cell names the host too.
+            let scenario = match (&c.host, report.hosts.len() > 1) {
+                (Some(h), true) => format!("{} {h}", s.name),
+                _ => s.name.clone(),
+            };
             out.push_str(&format!(
                 "| {} | {} **{}** ({}) | `{}:{}` | {} |\n",
-                s.name,
+                scenario,
                 icon(if c.flaky { Verdict::Error } else { c.status }),
                 cell(&c.name),
                 status,
@@ -219,20 +238,25 @@ mod tests {
                 flaky,
                 file: "tests/web.yaml".into(),
                 line,
+                host: Some("hello".into()),
             };
         let provision = |status: Verdict,
                          changed: Option<u32>,
                          failed: Option<&str>,
                          message: Option<&str>| {
             ProvisionReport {
+            host: Some("hello".into()),
             status,
             changed,
             changed_tasks: vec![],
             failed_task: failed.map(String::from),
+            failed_task_file: failed.map(|_| "playbooks/site.yml".into()),
+            failed_task_line: failed.map(|_| 12),
             message: message.map(String::from),
             infrastructure: None,
             log: "TASK [Install nginx]\nok: [c]\nTASK [Write the page]\nfatal: [c]: FAILED! => {\"msg\": \"boom\"}".into(),
             duration_ms: 4200,
+            hosts: vec![],
         }
         };
         RunReport {
@@ -275,6 +299,8 @@ mod tests {
                 },
             ],
             diff: Some(DiffReport {
+                host: None,
+                hosts: vec![],
                 status: Verdict::Fail,
                 only_in_fresh: vec![],
                 only_in_upgrade: vec!["/etc/app/old.conf".into()],
@@ -291,6 +317,8 @@ mod tests {
             snapshot: None,
             error: None,
             kept: vec![],
+            hosts: vec![],
+            unmatched_plays: vec![],
             timings_ms: Timings::default(),
             duration_ms: 18_600,
         }

@@ -15,7 +15,7 @@ pub use crate::outcome::{CheckResult, PathChange, Verdict};
 use crate::secret::Secrets;
 
 /// The version of the JSON report's shape; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +46,12 @@ pub struct RunReport {
     /// Containers kept with `--keep`: scenario and container id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<KeptContainer>,
+    /// The hosts each scenario stood up (`run` and `promote`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostReport>,
+    /// Plays whose `hosts:` pattern matched no host of the scenarios.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_plays: Vec<UnmatchedPlay>,
     /// Wall time per stage.
     pub timings_ms: Timings,
     /// Wall time of the whole run.
@@ -77,6 +83,28 @@ impl Command {
             Command::Promote => "promote",
         }
     }
+}
+
+/// A host of the project.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostReport {
+    /// Its name.
+    pub name: String,
+    /// Its groups.
+    pub groups: Vec<String>,
+}
+
+/// A play that matched no host, and where it is written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnmatchedPlay {
+    /// The play's name.
+    pub play: String,
+    /// Its `hosts:` pattern.
+    pub pattern: String,
+    /// The playbook.
+    pub file: String,
+    /// The play's line.
+    pub line: usize,
 }
 
 /// A container left running by `--keep`.
@@ -139,6 +167,9 @@ pub struct ScenarioReport {
 /// One provisioning run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProvisionReport {
+    /// The host, for a single-host project (several hosts: see `hosts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// `pass`, `fail` or `error`.
     pub status: Verdict,
     /// Changes the provisioner reported (`null` when it cannot tell).
@@ -148,6 +179,12 @@ pub struct ProvisionReport {
     /// The task that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_task: Option<String>,
+    /// Where the failed task is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_task_file: Option<String>,
+    /// The failed task's line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_task_line: Option<usize>,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -158,11 +195,36 @@ pub struct ProvisionReport {
     pub log: String,
     /// Wall time.
     pub duration_ms: u64,
+    /// Per host, when there are several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostProvision>,
+}
+
+/// What one provisioning run did on one host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostProvision {
+    /// The host.
+    pub host: String,
+    /// `pass`, `fail` or `error`.
+    pub status: Verdict,
+    /// Changes on this host.
+    pub changed: Option<u32>,
+    /// Tasks that changed something on this host.
+    pub changed_tasks: Vec<String>,
+    /// The task that failed on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_task: Option<String>,
+    /// Why it failed on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Fresh vs upgrade.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiffReport {
+    /// The host compared (in `hosts`; absent on the whole run's diff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// `pass` when no finding remains after `diff.allow`.
     pub status: Verdict,
     /// Paths only the fresh install has.
@@ -179,6 +241,10 @@ pub struct DiffReport {
     pub normalised: Vec<String>,
     /// How many paths each side had.
     pub compared: [usize; 2],
+    /// One diff per host (fresh `web` against upgraded `web`); the fields above sum them up,
+    /// as `HOST:/path` when there are several hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<DiffReport>,
 }
 
 /// The working tree's fresh state vs the committed snapshot.
@@ -246,6 +312,8 @@ impl RunReport {
             snapshot: None,
             error: None,
             kept: Vec::new(),
+            hosts: Vec::new(),
+            unmatched_plays: Vec::new(),
             timings_ms: Timings::default(),
             duration_ms: 0,
         }

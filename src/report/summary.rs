@@ -34,7 +34,21 @@ pub fn render(report: &RunReport) -> String {
             "production", images.production, images.production_source
         ));
     }
-    if !images.default.is_empty() || !images.production.is_empty() {
+    if report.hosts.len() > 1 {
+        let hosts: Vec<String> = report
+            .hosts
+            .iter()
+            .map(|h| {
+                if h.groups.is_empty() {
+                    h.name.clone()
+                } else {
+                    format!("{} ({})", h.name, h.groups.join(", "))
+                }
+            })
+            .collect();
+        out.push_str(&format!("  {:<12} {}\n", "hosts", hosts.join(", ")));
+    }
+    if !images.default.is_empty() || !images.production.is_empty() || report.hosts.len() > 1 {
         out.push('\n');
     }
     for s in &report.scenarios {
@@ -44,6 +58,9 @@ pub fn render(report: &RunReport) -> String {
             s.status.as_str(),
             scenario_line(s)
         ));
+        for line in host_lines(report, s) {
+            out.push_str(&line);
+        }
     }
     if let Some(d) = &report.diff {
         let (a, b) = sides(report);
@@ -102,6 +119,15 @@ pub fn render(report: &RunReport) -> String {
         out.push('\n');
         out.push_str(&details);
     }
+    if !report.unmatched_plays.is_empty() {
+        out.push('\n');
+        for p in &report.unmatched_plays {
+            out.push_str(&format!(
+                "warning: the play at {}:{} (hosts: {}) matched no host and did not run\n",
+                p.file, p.line, p.pattern
+            ));
+        }
+    }
     for kept in &report.kept {
         out.push_str(&format!(
             "\nkept {} container: docker exec -it {} /bin/sh",
@@ -135,6 +161,52 @@ fn normalised(list: &[String]) -> String {
             list.len()
         )
     }
+}
+
+/// For several hosts: one line per host under a scenario, with its own provisioning and checks.
+fn host_lines(report: &RunReport, s: &ScenarioReport) -> Vec<String> {
+    if report.hosts.len() < 2 {
+        return Vec::new();
+    }
+    let provisioned = s.provision.as_ref().map(|p| &p.hosts[..]).unwrap_or(&[]);
+    report
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let on_host = provisioned.iter().find(|p| p.host == h.name);
+            let checks: Vec<&CheckResult> = s
+                .checks
+                .iter()
+                .filter(|c| c.host.as_deref() == Some(h.name.as_str()))
+                .collect();
+            if on_host.is_none() && checks.is_empty() {
+                return None;
+            }
+            let mut status = on_host.map(|p| p.status).unwrap_or(Verdict::Pass);
+            status = Verdict::all(checks.iter().map(|c| c.status).chain([status]));
+            let mut parts = Vec::new();
+            if let Some(p) = on_host {
+                match (&p.failed_task, p.changed) {
+                    (Some(task), _) => parts.push(format!(
+                        "task \"{task}\" failed: {}",
+                        p.message.as_deref().unwrap_or("")
+                    )),
+                    (None, Some(n)) => parts.push(format!("{n} changed")),
+                    (None, None) => {}
+                }
+            }
+            if !checks.is_empty() {
+                let passed = checks.iter().filter(|c| c.status == Verdict::Pass).count();
+                parts.push(format!("{passed}/{} checks passed", checks.len()));
+            }
+            Some(format!(
+                "    {:<10} {:<5} {}\n",
+                h.name,
+                status.as_str(),
+                parts.join(", ")
+            ))
+        })
+        .collect()
 }
 
 /// The closing line: the verdict and what it means.

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixture::{containers_of, drydock_command, Project};
+use crate::fixture::{containers_of, drydock_command, networks_of, Project};
 
 #[test]
 fn a_config_typo_exits_2_naming_file_line_and_key() {
@@ -123,6 +123,42 @@ fn sigint_during_provisioning_exits_130_and_removes_every_container() {
         containers_of("it-sigint").is_empty(),
         "containers left after SIGINT"
     );
+    assert!(
+        networks_of("it-sigint").is_empty(),
+        "networks left after SIGINT"
+    );
+}
+
+#[test]
+fn sigint_during_a_multi_host_run_leaves_no_container_or_network() {
+    let project = Project::debian(
+        "it-sigint-hosts",
+        "  ansible:\n    playbook: site.yml",
+        "- name: x\n  file: /etc/passwd\n",
+    )
+    .file("site.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Take a long time\n      ansible.builtin.command: sleep 300\n")
+    .append("drydock.yaml", "hosts:\n  web: { groups: [webservers] }\n  db: { groups: [dbservers] }\n  cache: {}\n")
+    .commit("production");
+    let (mut child, lines) = spawn_until(&project, &["run"], Stdio::null(), "Take a long time", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        containers_of("it-sigint-hosts").len() >= 3,
+        "every host of a scenario runs at once"
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    drain.join().unwrap_or_default();
+    assert!(
+        containers_of("it-sigint-hosts").is_empty(),
+        "containers left"
+    );
+    assert!(networks_of("it-sigint-hosts").is_empty(), "networks left");
 }
 
 const PLAYBOOK_HEAD: &str = "- name: fixture\n  hosts: all\n  gather_facts: false\n  tasks:\n";

@@ -53,6 +53,15 @@ impl Project {
         self
     }
 
+    /// Appends to a file.
+    pub fn append(self, path: &str, content: &str) -> Project {
+        let full = self.dir.join(path);
+        let mut text = std::fs::read_to_string(&full).unwrap_or_default();
+        text.push_str(content);
+        std::fs::write(&full, text).expect("append to fixture file");
+        self
+    }
+
     /// Commits everything on `main` (initialising the repository the first time).
     pub fn commit(self, message: &str) -> Project {
         if !self.dir.join(".git").exists() {
@@ -114,6 +123,13 @@ pub fn remove_everything_of(project: &str) {
             let _ = engine
                 .remove_container(c.id.as_deref().unwrap_or_default())
                 .await;
+        }
+        for (id, _) in engine
+            .networks_with_labels(&[(label, project)])
+            .await
+            .unwrap_or_default()
+        {
+            let _ = engine.remove_network(&id).await;
         }
         // Newest first: an image may be built on an older one of the project.
         let mut images = engine
@@ -233,6 +249,19 @@ pub fn containers_of(project: &str) -> Vec<String> {
     })
 }
 
+/// The networks labelled for `project`.
+pub fn networks_of(project: &str) -> Vec<String> {
+    crate::fixture::with_engine(|engine| async move {
+        engine
+            .networks_with_labels(&[(drydock::docker::LABEL_PROJECT, project)])
+            .await
+            .expect("list networks")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    })
+}
+
 /// A tiny image built `FROM scratch` with Debian's busybox-static and the given files
 /// (`path`, content, mode; a content starting with `->` makes a symlink). Builds in about a
 /// second and needs no network.
@@ -295,6 +324,7 @@ impl Container {
                     ),
                 ]),
                 hostname: None,
+                network: None,
             };
             let id = engine.run_container(&spec).await.expect("start container");
             for command in setup {

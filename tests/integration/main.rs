@@ -5,6 +5,7 @@ mod fixture;
 
 mod checks;
 mod faults;
+mod hosts;
 mod identity;
 mod reports;
 mod run;

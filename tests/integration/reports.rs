@@ -3,7 +3,7 @@
 
 use crate::fixture::{drydock_command, Project, Run};
 
-fn assert_valid(run: &Run) {
+pub fn assert_valid(run: &Run) {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../schema/report.schema.json"))
             .expect("schema is JSON");
@@ -24,7 +24,7 @@ const SHELL: &str = "  shell:\n    script: p.sh";
 const CHECKS: &str = "- name: config\n  file: /etc/app.conf\n  contains: [\"/^port=80$/\"]\n- name: passwd\n  file: /etc/passwd\n";
 
 /// Counts of a JUnit document: (suites, cases, failures, errors, flaky).
-fn junit_counts(xml: &str) -> (usize, usize, usize, usize, usize) {
+pub fn junit_counts(xml: &str) -> (usize, usize, usize, usize, usize) {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let (mut suites, mut cases, mut failures, mut errors, mut flaky) = (0, 0, 0, 0, 0);

@@ -1,9 +1,11 @@
 //! drydock's benchmarks: `drydock-bench checks`, `drydock-bench state`, `drydock-bench
-//! pipeline` (drydock against Molecule and the provisioning floor), or `all`.
+//! pipeline` (drydock against Molecule and the provisioning floor), `drydock-bench hosts` (a
+//! three-host project against its floor), or `all`.
 //!
 //! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
 
+mod hosts;
 mod micro;
 mod pipeline;
 mod soak;
@@ -13,7 +15,8 @@ use std::process::ExitCode;
 
 use drydock::docker::Engine;
 
-const USAGE: &str = "usage: drydock-bench [checks|state|pipeline|all|soak] [--rounds N] [--runs N]";
+const USAGE: &str =
+    "usage: drydock-bench [checks|state|pipeline|hosts|all|soak] [--rounds N] [--runs N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
         .and_then(|n| n.parse::<usize>().ok());
     if !matches!(
         what.as_str(),
-        "checks" | "state" | "pipeline" | "all" | "soak"
+        "checks" | "state" | "pipeline" | "hosts" | "all" | "soak"
     ) {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
@@ -87,6 +90,10 @@ async fn run(what: &str, rounds: Option<usize>, runs: usize) -> Result<String, S
     }
     if what == "pipeline" || what == "all" {
         let result = pipeline::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "hosts" || what == "all" {
+        let result = hosts::run(&engine, rounds.unwrap_or(3)).await?;
         rows.extend(result.rows());
     }
     if what == "checks" || what == "all" {

@@ -21,6 +21,7 @@ async fn start(engine: &Engine, image: &str) -> Result<String, String> {
         ]
         .into(),
         hostname: None,
+        network: None,
     };
     engine.run_container(&spec).await.map_err(|e| e.to_string())
 }

@@ -206,25 +206,13 @@ async fn floor(
     default: &str,
     production: &str,
 ) -> Result<Duration, String> {
-    let config::ProvisionKind::Ansible { playbook } = &project.provision.kind else {
+    let config::ProvisionKind::Ansible(config::AnsibleSettings { playbook, .. }) =
+        &project.provision.kind
+    else {
         return Err("the floor is measured for the ansible provisioner".into());
     };
-    let start = |image: &str| {
-        let spec = ContainerSpec {
-            image: image.to_string(),
-            name: None,
-            labels: [
-                (LABEL_PROJECT.to_string(), "drydock-bench".to_string()),
-                (LABEL_PID.to_string(), std::process::id().to_string()),
-            ]
-            .into(),
-            hostname: None,
-        };
-        let engine = engine.clone();
-        async move { engine.run_container(&spec).await.map_err(|e| e.to_string()) }
-    };
-    let fresh = start(default).await?;
-    let upgrade = start(production).await?;
+    let fresh = bench_container(engine, default).await?;
+    let upgrade = bench_container(engine, production).await?;
     let started = Instant::now();
     let playbook_run = |id: String| {
         let root = project.root.clone();
@@ -256,6 +244,22 @@ async fn floor(
     let _ = engine.remove_container(&fresh).await;
     let _ = engine.remove_container(&upgrade).await;
     outcome.map(|_| elapsed)
+}
+
+/// A labelled container for a floor measurement, on the engine's default network.
+pub async fn bench_container(engine: &Engine, image: &str) -> Result<String, String> {
+    let spec = ContainerSpec {
+        image: image.to_string(),
+        name: None,
+        labels: [
+            (LABEL_PROJECT.to_string(), "drydock-bench".to_string()),
+            (LABEL_PID.to_string(), std::process::id().to_string()),
+        ]
+        .into(),
+        hostname: None,
+        network: None,
+    };
+    engine.run_container(&spec).await.map_err(|e| e.to_string())
 }
 
 /// Makes the throwaway venv and the Molecule project (from `bench/molecule`) once.

@@ -21,7 +21,8 @@ pub struct SoakResult {
 
 const PROJECT: &str = "drydock-soak";
 
-fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
+/// Runs git in `dir`; an error when it fails.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
     let status = std::process::Command::new("git")
         .current_dir(dir)
         .args(args)

@@ -1,0 +1,126 @@
+# drydock's event stream: one JSON line per play, task start and host result, written to
+# stderr behind a marker so drydock reads Ansible's own events instead of its human output
+# (which a user's ansible.cfg may reshape). Written to a private folder by drydock at run time.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = """
+    name: drydock_events
+    type: notification
+    short_description: JSON events for drydock
+    description: One JSON line per play, task start and host result, on stderr.
+"""
+
+import json
+import sys
+
+from ansible.plugins.callback import CallbackBase
+
+MARKER = "\x1edrydock-event "
+
+
+def _where(obj):
+    path = ""
+    try:
+        path = obj.get_path() or ""
+    except Exception:
+        pass
+    file_name, _, line = path.rpartition(":")
+    try:
+        return file_name, int(line)
+    except ValueError:
+        return path, 0
+
+
+def _message(result):
+    for key in ("msg", "stderr", "module_stderr", "reason"):
+        value = result.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if result.get("results"):
+        for item in result["results"]:
+            if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+                message = _message(item)
+                if message:
+                    return message
+    return ""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "drydock_events"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self._play = None
+
+    def _emit(self, **event):
+        try:
+            sys.stderr.write(MARKER + json.dumps(event, default=str) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+    def _task(self, task):
+        file_name, line = _where(task)
+        role = None
+        if getattr(task, "_role", None) is not None:
+            try:
+                role = task._role.get_name()
+            except Exception:
+                role = None
+        return {"task": task.get_name().strip(), "file": file_name, "line": line, "role": role}
+
+    def v2_playbook_on_play_start(self, play):
+        file_name, line = _where(play)
+        pattern = play.hosts
+        if isinstance(pattern, list):
+            pattern = ",".join(str(p) for p in pattern)
+        self._play = {"play": play.get_name().strip(), "pattern": pattern, "file": file_name, "line": line}
+        self._emit(event="play_start", **self._play)
+
+    def v2_playbook_on_no_hosts_matched(self):
+        self._emit(event="no_hosts_matched", **(self._play or {}))
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._emit(event="task_start", handler=False, **self._task(task))
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._emit(event="task_start", handler=True, **self._task(task))
+
+    def _result(self, status, result, **extra):
+        event = self._task(result._task)
+        event.update(extra)
+        host = result._host.get_name() if result._host is not None else ""
+        res = result._result if isinstance(result._result, dict) else {}
+        self._emit(event="result", status=status, host=host, msg=_message(res), **event)
+
+    def v2_runner_on_ok(self, result):
+        changed = bool(result._result.get("changed", False)) if isinstance(result._result, dict) else False
+        self._result("changed" if changed else "ok", result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._result("failed", result, ignored=bool(ignore_errors))
+
+    def v2_runner_on_skipped(self, result):
+        self._result("skipped", result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._result("unreachable", result)
+
+    def v2_playbook_on_stats(self, stats):
+        hosts = {}
+        for host in sorted(stats.processed.keys()):
+            summary = stats.summarize(host)
+            hosts[host] = {
+                "ok": summary.get("ok", 0),
+                "changed": summary.get("changed", 0),
+                "failed": summary.get("failures", 0),
+                "unreachable": summary.get("unreachable", 0),
+                "skipped": summary.get("skipped", 0),
+                "ignored": summary.get("ignored", 0),
+            }
+        self._emit(event="stats", hosts=hosts)

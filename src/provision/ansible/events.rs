@@ -1,0 +1,254 @@
+//! Reading the event stream of drydock's callback plugin (`drydock_events.py`): one JSON line
+//! per play, task start and host result, behind a marker on stderr. What a run did per host
+//! comes from here, never from Ansible's human output, which a user's `ansible.cfg` may reshape.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// What starts a line of the event stream.
+pub const MARKER: &str = "\u{1e}drydock-event ";
+
+/// One event, as the plugin writes it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A play starts.
+    PlayStart(Play),
+    /// The play's pattern matched no host.
+    NoHostsMatched(Play),
+    /// A task (or handler) starts.
+    TaskStart(Task),
+    /// A task's result on one host.
+    Result(TaskResult),
+    /// The recap: counts per host.
+    Stats {
+        /// Per host.
+        hosts: BTreeMap<String, Counts>,
+    },
+}
+
+/// A play and where it is written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Play {
+    /// Its name.
+    pub play: String,
+    /// Its `hosts:` pattern.
+    pub pattern: String,
+    /// The playbook file.
+    pub file: String,
+    /// The play's line.
+    pub line: usize,
+}
+
+/// A task and where it is written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Task {
+    /// Its name.
+    pub task: String,
+    /// Its file.
+    pub file: String,
+    /// Its line.
+    pub line: usize,
+    /// The role it belongs to.
+    pub role: Option<String>,
+    /// Whether it is a handler.
+    pub handler: bool,
+}
+
+/// One host's result of a task.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TaskResult {
+    /// `ok`, `changed`, `failed`, `skipped` or `unreachable`.
+    pub status: String,
+    /// The host.
+    pub host: String,
+    /// The result's message.
+    pub msg: String,
+    /// The task.
+    pub task: String,
+    /// The task's file.
+    pub file: String,
+    /// The task's line.
+    pub line: usize,
+    /// The task's role.
+    pub role: Option<String>,
+    /// Whether a failure was ignored (`ignore_errors`).
+    pub ignored: bool,
+}
+
+/// The recap numbers of one host.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Counts {
+    /// `ok=`.
+    pub ok: u32,
+    /// `changed=`.
+    pub changed: u32,
+    /// `failed=`.
+    pub failed: u32,
+    /// `unreachable=`.
+    pub unreachable: u32,
+}
+
+/// The event of a line, when the line is one.
+pub fn parse(line: &str) -> Option<Event> {
+    let json = line.strip_prefix(MARKER)?;
+    serde_json::from_str(json).ok()
+}
+
+/// A failed task on a host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFailure {
+    /// The task.
+    pub task: String,
+    /// Its message.
+    pub message: String,
+    /// Where the task is written (`file:line`).
+    pub at: Option<(String, usize)>,
+    /// Whether the host became unreachable, rather than the task failing.
+    pub unreachable: bool,
+}
+
+/// What one host went through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostRun {
+    /// Tasks that reported a change, in order, once each.
+    pub changed_tasks: Vec<String>,
+    /// The first task that failed on it (ignored failures aside).
+    pub failure: Option<HostFailure>,
+    /// The recap's counts, when the run got that far.
+    pub counts: Option<Counts>,
+}
+
+/// Everything the event stream said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Per host, by name.
+    pub hosts: BTreeMap<String, HostRun>,
+    /// Plays whose pattern matched no host.
+    pub unmatched: Vec<Play>,
+    /// How many task results arrived (none: no task ran on any host).
+    pub results: usize,
+    /// The first failure of the run: host and failure.
+    pub first_failure: Option<(String, HostFailure)>,
+    /// Tasks that changed something on any host, in order, once each.
+    pub changed_tasks: Vec<String>,
+}
+
+/// Folds events into a [`Summary`].
+#[derive(Debug, Default)]
+pub struct Reader {
+    /// What was read so far.
+    pub summary: Summary,
+}
+
+impl Reader {
+    /// Reads one event; returns the name of a task that starts, for progress.
+    pub fn feed(&mut self, event: Event) -> Option<String> {
+        let summary = &mut self.summary;
+        match event {
+            Event::PlayStart(_) => None,
+            Event::NoHostsMatched(play) => {
+                summary.unmatched.push(play);
+                None
+            }
+            Event::TaskStart(task) => Some(task.task),
+            Event::Result(result) => {
+                summary.results += 1;
+                let host = summary.hosts.entry(result.host.clone()).or_default();
+                match result.status.as_str() {
+                    "changed" => {
+                        if !host.changed_tasks.contains(&result.task) {
+                            host.changed_tasks.push(result.task.clone());
+                        }
+                        if !summary.changed_tasks.contains(&result.task) {
+                            summary.changed_tasks.push(result.task.clone());
+                        }
+                    }
+                    "failed" | "unreachable" if !result.ignored => {
+                        let failure = HostFailure {
+                            task: result.task.clone(),
+                            message: result.msg.clone(),
+                            at: (!result.file.is_empty())
+                                .then(|| (result.file.clone(), result.line)),
+                            unreachable: result.status == "unreachable",
+                        };
+                        if host.failure.is_none() {
+                            host.failure = Some(failure.clone());
+                        }
+                        if summary.first_failure.is_none() {
+                            summary.first_failure = Some((result.host.clone(), failure));
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            }
+            Event::Stats { hosts } => {
+                for (name, counts) in hosts {
+                    summary.hosts.entry(name).or_default().counts = Some(counts);
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(lines: &[&str]) -> Summary {
+        let mut reader = Reader::default();
+        for line in lines {
+            if let Some(event) = parse(&format!("{MARKER}{line}")) {
+                reader.feed(event);
+            }
+        }
+        reader.summary
+    }
+
+    #[test]
+    fn reads_changes_failures_and_counts_per_host() {
+        let summary = read(&[
+            r#"{"event": "play_start", "play": "site", "pattern": "all", "file": "/p/site.yml", "line": 1}"#,
+            r#"{"event": "task_start", "task": "Install nginx", "file": "/p/site.yml", "line": 4, "role": null, "handler": false}"#,
+            r#"{"event": "result", "status": "changed", "host": "web", "msg": "", "task": "Install nginx", "file": "/p/site.yml", "line": 4}"#,
+            r#"{"event": "result", "status": "ok", "host": "db", "msg": "", "task": "Install nginx", "file": "/p/site.yml", "line": 4}"#,
+            r#"{"event": "result", "status": "failed", "host": "db", "msg": "ignored one", "task": "Probe", "file": "/p/site.yml", "line": 8, "ignored": true}"#,
+            r#"{"event": "result", "status": "failed", "host": "db", "msg": "Destination /etc/x does not exist", "task": "Write", "file": "/p/site.yml", "line": 12}"#,
+            r#"{"event": "stats", "hosts": {"web": {"ok": 2, "changed": 1, "failed": 0, "unreachable": 0}, "db": {"ok": 1, "changed": 0, "failed": 1, "unreachable": 0}}}"#,
+        ]);
+        assert_eq!(summary.results, 4);
+        assert_eq!(summary.changed_tasks, ["Install nginx"]);
+        assert_eq!(summary.hosts["web"].counts.map(|c| c.changed), Some(1));
+        let (host, failure) = summary.first_failure.clone().unwrap();
+        assert_eq!(host, "db");
+        assert_eq!(failure.task, "Write");
+        assert_eq!(failure.message, "Destination /etc/x does not exist");
+        assert_eq!(failure.at, Some(("/p/site.yml".to_string(), 12)));
+        assert!(summary.hosts["web"].failure.is_none());
+    }
+
+    #[test]
+    fn plays_without_hosts_are_kept_with_their_line() {
+        let summary = read(&[
+            r#"{"event": "play_start", "play": "web", "pattern": "webservers", "file": "/p/site.yml", "line": 3}"#,
+            r#"{"event": "no_hosts_matched", "play": "web", "pattern": "webservers", "file": "/p/site.yml", "line": 3}"#,
+        ]);
+        assert_eq!(summary.results, 0);
+        assert_eq!(summary.unmatched.len(), 1);
+        assert_eq!(summary.unmatched[0].pattern, "webservers");
+        assert_eq!(summary.unmatched[0].line, 3);
+    }
+
+    #[test]
+    fn other_lines_are_not_events() {
+        assert_eq!(parse("TASK [x] ****"), None);
+        assert_eq!(parse(&format!("{MARKER}not json")), None);
+    }
+}
