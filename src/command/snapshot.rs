@@ -11,7 +11,7 @@ use crate::pipeline::capture;
 use crate::pipeline::production::provision_tree;
 use crate::pipeline::session::Session;
 use crate::provision::Status;
-use crate::state::{snapshot, Manifest};
+use crate::state::snapshot;
 
 /// `drydock snapshot`.
 pub async fn snapshot(
@@ -60,9 +60,7 @@ pub async fn snapshot(
                 });
             }
             session.events.stage(&scope, "reading state");
-            // One file for every host: paths as `HOST:/path` when there are several.
-            let several = provisioned.machines.len() > 1;
-            let mut all = Manifest::default();
+            let mut manifests = Vec::new();
             for machine in &provisioned.machines {
                 let manifest = capture::manifest(
                     &engine,
@@ -75,16 +73,9 @@ pub async fn snapshot(
                     part: "docker engine".into(),
                     message,
                 })?;
-                all.entries.extend(manifest.entries.into_iter().map(|(path, entry)| {
-                    let path = if several {
-                        format!("{}:{path}", machine.host.name)
-                    } else {
-                        path
-                    };
-                    (path, entry)
-                }));
+                manifests.push((machine.host.name.clone(), manifest));
             }
-            Ok(all)
+            Ok(capture::combined(manifests))
         })
         .await?;
     std::fs::write(&output, snapshot::render(&manifest))

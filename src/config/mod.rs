@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod diag;
+pub mod diff;
 pub mod hosts;
 pub mod project;
 pub mod spec;

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::{join, Diagnostics};
+use super::diff::diff;
+pub use super::diff::DiffSettings;
 use super::hosts::{AnsibleSettings, Host};
 use super::yaml::{Entry, Node, Value};
 
@@ -114,36 +116,6 @@ pub struct Production {
     pub git_ref: String,
     /// A registry reference to pull/push the production image.
     pub image: Option<String>,
-}
-
-/// `diff`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiffSettings {
-    /// Roots whose state is compared.
-    pub paths: Vec<String>,
-    /// Globs skipped while reading state (added to the defaults unless `ignore_defaults: false`).
-    pub ignore: Vec<String>,
-    /// Globs whose content is per-machine by design (added to the defaults unless
-    /// `ignore_defaults: false`): compared on existence, type, mode and owner, not content.
-    pub content_ignore: Vec<String>,
-    /// Whether the built-in ignores (and content ignores) apply.
-    pub ignore_defaults: bool,
-    /// Globs of known, intended differences.
-    pub allow: Vec<String>,
-}
-
-impl Default for DiffSettings {
-    fn default() -> Self {
-        DiffSettings {
-            paths: ["/etc", "/var/www", "/usr/local", "/opt", "/srv"]
-                .map(String::from)
-                .to_vec(),
-            ignore: Vec::new(),
-            content_ignore: Vec::new(),
-            ignore_defaults: true,
-            allow: Vec::new(),
-        }
-    }
 }
 
 /// The default provisioning timeout.
@@ -415,7 +387,7 @@ fn debootstrap(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Debootstrap> 
 }
 
 /// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.
-fn optional<T>(
+pub(super) fn optional<T>(
     entries: &[Entry],
     key: &str,
     mut read: impl FnMut(&Node) -> Option<T>,
@@ -575,63 +547,4 @@ fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
         git_ref: git_ref?.unwrap_or_else(|| "main".into()),
         image: image?,
     })
-}
-
-fn diff(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DiffSettings> {
-    const KEY: &str = "diff";
-    let entries = diags.map(node, KEY)?;
-    diags.known_keys(
-        entries,
-        KEY,
-        &[
-            "paths",
-            "ignore",
-            "content_ignore",
-            "ignore_defaults",
-            "allow",
-        ],
-    );
-    let defaults = DiffSettings::default();
-    let paths = optional(entries, "paths", |n| {
-        let paths = diags.text_list(n, "diff.paths")?;
-        for p in &paths {
-            if !p.starts_with('/') {
-                diags.error(
-                    n.pos,
-                    "diff.paths",
-                    format!(
-                        "`{p}` is not absolute; expected paths inside the container such as /etc"
-                    ),
-                );
-                return None;
-            }
-        }
-        Some(paths)
-    });
-    let ignore = optional(entries, "ignore", |n| globs(diags, n, "diff.ignore"));
-    let ignore_defaults = optional(entries, "ignore_defaults", |n| {
-        diags.boolean(n, "diff.ignore_defaults")
-    });
-    let allow = optional(entries, "allow", |n| globs(diags, n, "diff.allow"));
-    let content_ignore = optional(entries, "content_ignore", |n| {
-        globs(diags, n, "diff.content_ignore")
-    });
-    Some(DiffSettings {
-        paths: paths?.unwrap_or(defaults.paths),
-        ignore: ignore?.unwrap_or_default(),
-        content_ignore: content_ignore?.unwrap_or_default(),
-        ignore_defaults: ignore_defaults?.unwrap_or(true),
-        allow: allow?.unwrap_or_default(),
-    })
-}
-
-fn globs(diags: &mut Diagnostics<'_>, node: &Node, key: &str) -> Option<Vec<String>> {
-    let list = diags.text_list(node, key)?;
-    for glob in &list {
-        if let Err(e) = globset::Glob::new(glob) {
-            diags.error(node.pos, key, format!("`{glob}` is not a valid glob: {e}"));
-            return None;
-        }
-    }
-    Some(list)
 }

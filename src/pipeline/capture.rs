@@ -66,3 +66,22 @@ pub fn rules(settings: &DiffSettings) -> Result<Arc<Ignore>, String> {
         .map_err(|e| format!("diff.content_ignore: {e}"))?;
     Ok(Arc::new(ignore))
 }
+
+/// Every host's state as one manifest, for the reviewable snapshot: paths as they are for one
+/// host, as `HOST:/path` for several.
+pub fn combined(manifests: Vec<(String, Manifest)>) -> Manifest {
+    let several = manifests.len() > 1;
+    let mut all = Manifest::default();
+    for (host, manifest) in manifests {
+        all.entries
+            .extend(manifest.entries.into_iter().map(|(path, entry)| {
+                let path = if several {
+                    format!("{host}:{path}")
+                } else {
+                    path
+                };
+                (path, entry)
+            }));
+    }
+    all
+}

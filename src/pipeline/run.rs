@@ -189,8 +189,11 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             &upgrade.manifests,
         )?)
     };
-    let snapshot = match (&options.snapshot, &fresh.manifests[..]) {
-        (Some((file, locked)), [(_, manifest)]) => Some(compare_snapshot(file, *locked, manifest)),
+    let snapshot = match &options.snapshot {
+        Some((file, locked)) if !fresh.manifests.is_empty() => {
+            let state = super::capture::combined(fresh.manifests.clone());
+            Some(compare_snapshot(file, *locked, &state))
+        }
         _ => None,
     };
     timings.diff += diff_started.elapsed().as_millis() as u64;
