@@ -44,6 +44,28 @@ pub struct AnsibleSettings {
     pub inventory: Option<PathBuf>,
     /// `extra_vars`, as JSON, in source order.
     pub extra_vars: Vec<(String, serde_json::Value)>,
+    /// Where the Ansible Vault password comes from.
+    pub vault: Option<VaultPassword>,
+}
+
+/// The Ansible Vault password: `vault_password_file` or `vault_password_from_env`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VaultPassword {
+    /// A file relative to the root: its content is the password (an executable file prints it,
+    /// as Ansible runs it).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its content, masked in every output (`None` for an executable).
+        password: Option<String>,
+    },
+    /// The value of a host environment variable, read when the config was loaded.
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value: the password.
+        value: String,
+    },
 }
 
 /// The most hosts an inventory may stand up without `hosts:` picking some.
@@ -110,13 +132,20 @@ pub fn host_name_problem(name: &str) -> Option<&'static str> {
 }
 
 /// The keys of `provision.ansible`.
-pub const ANSIBLE_KEYS: &[&str] = &["playbook", "inventory", "extra_vars"];
+pub const ANSIBLE_KEYS: &[&str] = &[
+    "playbook",
+    "inventory",
+    "extra_vars",
+    "vault_password_file",
+    "vault_password_from_env",
+];
 
 /// Validates the keys of `provision.ansible` besides the playbook.
 pub fn ansible(
     diags: &mut Diagnostics<'_>,
     entries: &[super::yaml::Entry],
     playbook: PathBuf,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Option<AnsibleSettings> {
     let inventory = match get(entries, "inventory") {
         None => Some(None),
@@ -132,10 +161,46 @@ pub fn ansible(
                 .collect()
         }),
     };
+    let vault = match (
+        get(entries, "vault_password_file"),
+        get(entries, "vault_password_from_env"),
+    ) {
+        (None, None) => Some(None),
+        (Some(file), None) => diags
+            .non_empty_text(file, "provision.ansible.vault_password_file")
+            .map(|f| {
+                Some(VaultPassword::File {
+                    path: PathBuf::from(f),
+                    password: None,
+                })
+            }),
+        (None, Some(var)) => diags
+            .non_empty_text(var, "provision.ansible.vault_password_from_env")
+            .and_then(|name| match env(&name) {
+                Some(value) if !value.is_empty() => Some(Some(VaultPassword::Env { name, value })),
+                _ => {
+                    diags.error(
+                        var.pos,
+                        "provision.ansible.vault_password_from_env",
+                        format!("the host environment variable `{name}` is not set"),
+                    );
+                    None
+                }
+            }),
+        (Some(_), Some(second)) => {
+            diags.error(
+                second.pos,
+                "provision.ansible.vault_password_from_env",
+                "expected one of `vault_password_file` or `vault_password_from_env`, not both",
+            );
+            None
+        }
+    };
     Some(AnsibleSettings {
         playbook,
         inventory: inventory?,
         extra_vars: extra_vars?,
+        vault: vault?,
     })
 }
 

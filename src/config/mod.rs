@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
-pub use hosts::{AnsibleSettings, Host};
+pub use hosts::{AnsibleSettings, Host, VaultPassword};
 pub use project::{
-    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Production, Project, ProvisionKind,
+    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Production, Project,
+    ProvisionKind,
 };
 
 /// The name of the project file.
@@ -283,6 +284,34 @@ diff:
   paths: [/etc, /var/www]
   ignore: [/var/log/**, \"**/*.pyc\"]
 ";
+
+    #[test]
+    fn hosts_vault_and_skip_tags_are_validated() {
+        let good = GOOD.replace(
+            "    playbook: playbooks/site.yml\n",
+            "    playbook: playbooks/site.yml\n    vault_password_file: playbooks/site.yml\n",
+        ) + "hosts:\n  web: { groups: [webservers] }\n  db: {}\nidempotence:\n  skip_tags: [notest]\n";
+        assert_eq!(project_errors(&good), Vec::<String>::new());
+        let both = GOOD.replace(
+            "    playbook: playbooks/site.yml\n",
+            "    playbook: playbooks/site.yml\n    vault_password_file: x\n    vault_password_from_env: HOME\n",
+        );
+        assert_eq!(
+            project_errors(&both),
+            ["12:provision.ansible.vault_password_from_env expected one of `vault_password_file` or `vault_password_from_env`, not both"]
+        );
+        let unset = GOOD.replace(
+            "    playbook: playbooks/site.yml\n",
+            "    playbook: playbooks/site.yml\n    vault_password_from_env: DRYDOCK_NO_SUCH_VARIABLE\n",
+        );
+        assert_eq!(
+            project_errors(&unset),
+            ["11:provision.ansible.vault_password_from_env the host environment variable `DRYDOCK_NO_SUCH_VARIABLE` is not set"]
+        );
+        let bad_host = GOOD.to_string() + "hosts:\n  web_1: {}\n";
+        assert_eq!(project_errors(&bad_host).len(), 1);
+        assert!(project_errors(&bad_host)[0].contains("`web_1` is not a host name"));
+    }
 
     #[test]
     fn the_design_example_is_valid() {

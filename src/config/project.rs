@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::diag::{join, Diagnostics};
 use super::diff::diff;
 pub use super::diff::DiffSettings;
-use super::hosts::{AnsibleSettings, Host};
+use super::hosts::{AnsibleSettings, Host, VaultPassword};
 use super::yaml::{Entry, Node, Value};
 
 /// A validated `drydock.yaml`.
@@ -30,6 +30,15 @@ pub struct Project {
     pub diff: DiffSettings,
     /// `hosts`: the machines to stand up, as configured (empty: the default single host).
     pub hosts: Vec<Host>,
+    /// `idempotence`.
+    pub idempotence: Idempotence,
+}
+
+/// `idempotence`: how the second provisioning run is done.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Idempotence {
+    /// `skip_tags`: tasks tagged so are not run the second time.
+    pub skip_tags: Vec<String>,
 }
 
 /// `images.default`.
@@ -87,13 +96,26 @@ pub enum ProvisionKind {
 }
 
 impl Provision {
-    /// The values of `provision.env` entries marked secret, for masking.
+    /// The values masked in every output: `provision.env` entries marked secret and the
+    /// Ansible Vault password.
     pub fn secrets(&self) -> crate::secret::Secrets {
+        let vault = match &self.kind {
+            ProvisionKind::Ansible(AnsibleSettings {
+                vault: Some(VaultPassword::Env { value, .. }),
+                ..
+            }) => Some(value.clone()),
+            ProvisionKind::Ansible(AnsibleSettings {
+                vault: Some(VaultPassword::File { password, .. }),
+                ..
+            }) => password.clone(),
+            _ => None,
+        };
         crate::secret::Secrets::new(
             self.env
                 .iter()
                 .filter(|v| v.secret)
-                .map(|v| v.value.clone()),
+                .map(|v| v.value.clone())
+                .chain(vault),
         )
     }
 }
@@ -129,6 +151,7 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "diff",
     "hosts",
+    "idempotence",
 ];
 
 /// Validates a parsed `drydock.yaml`; `env` looks up host variables for `from_env`.
@@ -162,7 +185,7 @@ pub fn validate(
         Some(name)
     });
     let default_image = required(diags, doc, top, "", "images").and_then(|n| images(diags, n));
-    let provision =
+    let mut provision =
         required(diags, doc, top, "", "provision").and_then(|n| provision(diags, n, env));
     let production = match get(top, "production") {
         Some(n) => production(diags, n),
@@ -186,6 +209,17 @@ pub fn validate(
     let hosts = match get(top, "hosts") {
         Some(n) => super::hosts::hosts(diags, n),
         None => Some(Vec::new()),
+    };
+    let idempotence = match get(top, "idempotence") {
+        Some(n) => diags.map(n, "idempotence").and_then(|entries| {
+            diags.known_keys(entries, "idempotence", &["skip_tags"]);
+            let skip_tags = match get(entries, "skip_tags") {
+                Some(n) => diags.text_list(n, "idempotence.skip_tags")?,
+                None => Vec::new(),
+            };
+            Some(Idempotence { skip_tags })
+        }),
+        None => Some(Idempotence::default()),
     };
 
     if let Some(dockerfile) = default_image.as_ref().map(|d| &d.dockerfile) {
@@ -214,6 +248,25 @@ pub fn validate(
             );
         }
     }
+    if let Some(Provision {
+        kind:
+            ProvisionKind::Ansible(AnsibleSettings {
+                vault: Some(VaultPassword::File { path, password }),
+                ..
+            }),
+        ..
+    }) = &mut provision
+    {
+        let at = get(top, "provision").map(|n| n.pos).unwrap_or_default();
+        check_file(
+            diags,
+            root,
+            path,
+            at,
+            "provision.ansible.vault_password_file",
+        );
+        *password = vault_file_password(&root.join(&path));
+    }
 
     if !diags.items.is_empty() {
         return None;
@@ -228,7 +281,21 @@ pub fn validate(
         checks: checks?,
         diff: diff?,
         hosts: hosts?,
+        idempotence: idempotence?,
     })
+}
+
+/// The password a vault password file holds, for masking; `None` for an executable, whose
+/// output Ansible uses instead.
+fn vault_file_password(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.permissions().mode() & 0o111 != 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let password = text.trim_end_matches(['\n', '\r']).to_string();
+    (!password.is_empty()).then_some(password)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -419,7 +486,7 @@ fn provision(
             );
             None
         }
-        [one] => provisioner(diags, one),
+        [one] => provisioner(diags, one, env),
         [_, second, ..] => {
             diags.error(
                 second.key_pos,
@@ -440,7 +507,11 @@ fn provision(
     })
 }
 
-fn provisioner(diags: &mut Diagnostics<'_>, entry: &Entry) -> Option<ProvisionKind> {
+fn provisioner(
+    diags: &mut Diagnostics<'_>,
+    entry: &Entry,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<ProvisionKind> {
     let key = join("provision", &entry.key);
     let field = if entry.key == "ansible" {
         "playbook"
@@ -457,7 +528,7 @@ fn provisioner(diags: &mut Diagnostics<'_>, entry: &Entry) -> Option<ProvisionKi
     let path = required(diags, &entry.value, entries, &key, field)
         .and_then(|n| diags.non_empty_text(n, &join(&key, field)));
     if entry.key == "ansible" {
-        let settings = super::hosts::ansible(diags, entries, PathBuf::from(path.clone()?))?;
+        let settings = super::hosts::ansible(diags, entries, PathBuf::from(path.clone()?), env)?;
         return Some(ProvisionKind::Ansible(settings));
     }
     Some(ProvisionKind::Shell {

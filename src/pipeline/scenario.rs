@@ -210,8 +210,19 @@ impl Scenarios<'_> {
         machines: &[Machine],
         scope: Scope,
     ) -> Result<Outcome, provision::ProvisionError> {
+        self.provision_skipping(root, machines, scope, &[]).await
+    }
+
+    async fn provision_skipping(
+        &self,
+        root: &Path,
+        machines: &[Machine],
+        scope: Scope,
+        skip_tags: &[String],
+    ) -> Result<Outcome, provision::ProvisionError> {
         let mut request = provision::Request::for_project(self.project, root, machines, scope);
         request.timeout = self.timeout;
+        request.skip_tags = skip_tags;
         provision::run(&self.session.engine, &request, &self.session.events).await
     }
 
@@ -305,7 +316,11 @@ impl Scenarios<'_> {
         let scope = Scope::Scenario("idempotence".into());
         events.stage(&scope, "provisioning a second time");
         let mut report = ScenarioReport::new("idempotence");
-        let outcome = match self.provision(root, machines, scope.clone()).await {
+        let skip = &self.project.idempotence.skip_tags;
+        let outcome = match self
+            .provision_skipping(root, machines, scope.clone(), skip)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(e) => {
                 report.status = Verdict::Error;

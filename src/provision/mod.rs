@@ -225,6 +225,8 @@ pub struct Request<'a> {
     pub env: &'a [EnvVar],
     /// Values masked in every line of output.
     pub secrets: Secrets,
+    /// Tags whose tasks are not run (ansible's `--skip-tags`).
+    pub skip_tags: &'a [String],
     /// How long it may take.
     pub timeout: Duration,
     /// Where progress goes.
@@ -246,6 +248,7 @@ impl<'a> Request<'a> {
             machines,
             env: &project.provision.env,
             secrets: project.provision.secrets(),
+            skip_tags: &[],
             timeout: project.provision.timeout,
             scope,
         }

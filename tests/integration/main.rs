@@ -8,6 +8,7 @@ mod faults;
 mod hosts;
 mod identity;
 mod reports;
+mod repository;
 mod run;
 mod state;
 mod team;

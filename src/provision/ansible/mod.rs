@@ -13,7 +13,7 @@ use super::{
     infrastructure_cause, last_lines, Failure, HostOutcome, Machine, Outcome, Output,
     ProvisionError, Provisioner, Request, Status, UnmatchedPlay,
 };
-use crate::config::AnsibleSettings;
+use crate::config::{AnsibleSettings, VaultPassword};
 use crate::docker::Engine;
 
 /// The callback plugin, written beside each run's inventory.
@@ -64,6 +64,20 @@ impl Provisioner for Ansible<'_> {
             command
                 .arg("-e")
                 .arg(format!("@{}", private.path("extra_vars.json").display()));
+        }
+        if !request.skip_tags.is_empty() {
+            command.arg("--skip-tags").arg(request.skip_tags.join(","));
+        }
+        match &self.settings.vault {
+            Some(VaultPassword::File { path, .. }) => {
+                command.arg("--vault-password-file").arg(path);
+            }
+            Some(VaultPassword::Env { .. }) => {
+                command
+                    .arg("--vault-password-file")
+                    .arg(private.path("vault-password"));
+            }
+            None => {}
         }
         // Last, so drydock's connection variables win over the inventory's and the user's.
         command
@@ -250,6 +264,10 @@ impl Private {
                 "extra_vars.json",
                 &serde_json::Value::Object(vars).to_string(),
             )?;
+        }
+        if let Some(VaultPassword::Env { value, .. }) = &settings.vault {
+            // The folder is private (0700), so the password file is only ours.
+            write("vault-password", value)?;
         }
         Ok(private)
     }
