@@ -33,6 +33,8 @@ pub struct Wants {
     pub passwd: bool,
     /// `/etc/group`.
     pub group: bool,
+    /// Services whose state is needed.
+    pub services: BTreeSet<String>,
 }
 
 impl Wants {
@@ -70,6 +72,9 @@ impl Wants {
                     wants.group = true;
                 }
                 Spec::Group { .. } => wants.group = true,
+                Spec::Service { name, .. } => {
+                    wants.services.insert(name.clone());
+                }
                 Spec::Command { .. } | Spec::Http { .. } => {}
             }
         }
@@ -84,6 +89,7 @@ impl Wants {
             && !self.sockets
             && !self.passwd
             && !self.group
+            && self.services.is_empty()
     }
 }
 
@@ -170,6 +176,9 @@ pub fn script(wants: &Wants, marker: &str) -> String {
             "if [ -f {p} ]; then sec 'content {i}'; head -c {MAX_CONTENT} -- {p}; fi\n",
             p = quote(path)
         ));
+    }
+    for (i, name) in wants.services.iter().enumerate() {
+        s.push_str(&super::service::script(i, name));
     }
     s.push_str("sec end\n");
     s
@@ -263,6 +272,8 @@ pub struct Facts {
     pub users: Option<BTreeMap<String, User>>,
     /// Groups by name (`None` when there is no readable /etc/group).
     pub groups: Option<BTreeMap<String, Group>>,
+    /// Services by name.
+    pub services: HashMap<String, super::service::Service>,
     /// Tools the container lacks (`stat`, `sha256sum`, ...).
     pub missing_tools: Vec<String>,
     /// Whether the script ran to its end.
@@ -321,6 +332,14 @@ pub fn parse(output: &[u8], wants: &Wants, marker: &str) -> Facts {
                         facts
                             .link
                             .insert((*path).clone(), text().trim_end().to_string());
+                    }
+                } else if let Some(i) = other.strip_prefix("service ") {
+                    let name = i
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| wants.services.iter().nth(i));
+                    if let (Some(name), Some(service)) = (name, super::service::parse(&text())) {
+                        facts.services.insert(name.clone(), service);
                     }
                 } else if let Some(i) = other.strip_prefix("content ") {
                     if let Some(path) = i.parse::<usize>().ok().and_then(|i| contents.get(i)) {

@@ -226,6 +226,11 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 }
             }
         }
+        Spec::Service {
+            name,
+            running,
+            enabled,
+        } => super::service::judge(name, *running, *enabled, facts.services.get(name)),
         Spec::Process {
             name,
             running,

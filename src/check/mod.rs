@@ -8,6 +8,7 @@
 pub mod facts;
 pub mod judge;
 pub mod observed;
+pub mod service;
 
 use std::time::Duration;
 

@@ -31,7 +31,8 @@ pub async fn check(
         return Err(Error::NothingToRun("the selection matches no check".into()));
     }
     let secrets = project.provision.secrets();
-    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    let session = Session::start(&engine, &project.name, events, secrets, cancel)
+        .init(project.default_image.init);
     let scope = Scope::Scenario("check".into());
     let results = session
         .guard(async {

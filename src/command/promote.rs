@@ -40,7 +40,8 @@ pub async fn promote(
         )));
     }
     let secrets = project.provision.secrets();
-    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    let session = Session::start(&engine, &project.name, events, secrets, cancel)
+        .init(project.default_image.init);
     let mut report = session
         .guard(body(&session, &project, &checks, args))
         .await?;

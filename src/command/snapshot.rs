@@ -27,7 +27,8 @@ pub async fn snapshot(
         .unwrap_or_else(|| project.root.join(snapshot::FILE_NAME));
     let engine = connect(cli, events, &cancel).await?;
     let secrets = project.provision.secrets();
-    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    let session = Session::start(&engine, &project.name, events, secrets, cancel)
+        .init(project.default_image.init);
     let scope = Scope::Scenario("fresh".into());
     let ignore = capture::rules(&project.diff).map_err(Error::Usage)?;
     let manifest = session

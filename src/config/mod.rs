@@ -17,8 +17,8 @@ pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
 pub use hosts::{AnsibleSettings, Host, VaultPassword};
 pub use project::{
-    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Production, Project,
-    ProvisionKind,
+    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Production,
+    Project, ProvisionKind,
 };
 
 /// The name of the project file.

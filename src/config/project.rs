@@ -48,6 +48,18 @@ pub struct DefaultImage {
     pub dockerfile: PathBuf,
     /// `base`: how to get the `FROM` image when it is not present.
     pub base: Option<BaseImage>,
+    /// `init`: what runs as PID 1 in scenario containers.
+    pub init: Init,
+}
+
+/// `images.default.init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Init {
+    /// A sleeping shell: provisioning starts the services (the default).
+    #[default]
+    None,
+    /// systemd boots, and provisioning starts when the system is running.
+    Systemd,
 }
 
 /// `images.default.base`.
@@ -392,7 +404,7 @@ fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DefaultImage> {
     diags.known_keys(entries, "images", &["default"]);
     let default = required(diags, node, entries, "images", "default")?;
     let entries = diags.map(default, "images.default")?;
-    diags.known_keys(entries, "images.default", &["dockerfile", "base"]);
+    diags.known_keys(entries, "images.default", &["dockerfile", "base", "init"]);
     let dockerfile = match get(entries, "dockerfile") {
         Some(n) => diags.non_empty_text(n, "images.default.dockerfile")?,
         None => "images/default/Dockerfile".to_string(),
@@ -401,9 +413,25 @@ fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DefaultImage> {
         Some(n) => Some(base(diags, n)?),
         None => None,
     };
+    let init = match get(entries, "init") {
+        None => Init::None,
+        Some(n) => match diags.text(n, "images.default.init")?.as_str() {
+            "systemd" => Init::Systemd,
+            "none" => Init::None,
+            other => {
+                diags.error(
+                    n.pos,
+                    "images.default.init",
+                    format!("unknown init `{other}`; expected systemd or none"),
+                );
+                return None;
+            }
+        },
+    };
     Some(DefaultImage {
         dockerfile: PathBuf::from(dockerfile),
         base,
+        init,
     })
 }
 

@@ -116,6 +116,15 @@ pub enum Spec {
         /// `user`.
         user: Option<String>,
     },
+    /// `service: NAME`.
+    Service {
+        /// The service (systemd unit or init script) name.
+        name: String,
+        /// `running` (default true).
+        running: bool,
+        /// `enabled`: starts at boot.
+        enabled: Option<bool>,
+    },
     /// `port: N`.
     Port {
         /// The port.
@@ -184,6 +193,7 @@ impl Spec {
             Spec::File { .. } => "file",
             Spec::Package { .. } => "package",
             Spec::Process { .. } => "process",
+            Spec::Service { .. } => "service",
             Spec::Port { .. } => "port",
             Spec::Command { .. } => "command",
             Spec::Http { .. } => "http",
@@ -203,6 +213,7 @@ pub const RESOURCES: &[(&str, &[&str])] = &[
     ),
     ("package", &["installed", "version"]),
     ("process", &["running", "min_count", "user"]),
+    ("service", &["running", "enabled"]),
     ("port", &["protocol", "listening", "address"]),
     ("command", &["exit_status", "stdout", "stderr"]),
     ("http", &["status", "body", "headers"]),
@@ -312,6 +323,16 @@ pub(super) fn spec(
                 running: running?.unwrap_or(true),
                 min_count: min_count?,
                 user: user?,
+            })
+        }
+        "service" => {
+            let name = a.diags.non_empty_text(subject, key)?;
+            let running = a.opt("running", |d, n| d.boolean(n, "running"));
+            let enabled = a.opt("enabled", |d, n| d.boolean(n, "enabled"));
+            Some(Spec::Service {
+                name,
+                running: running?.unwrap_or(true),
+                enabled: enabled?,
             })
         }
         "port" => {

@@ -9,6 +9,9 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::*;
 
+/// systemd, as PID 1 of a container that boots.
+const SYSTEMD: &str = "/lib/systemd/systemd";
+
 /// How a scenario container stays up: a shell that sleeps until it is told to stop. The image's
 /// own entrypoint is not used because provisioning, not the image, starts the services.
 const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
@@ -30,13 +33,34 @@ impl Engine {
                     )])),
                 }
             }),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+            entrypoint: Some(if spec.systemd {
+                vec![SYSTEMD.into()]
+            } else {
+                vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]
+            }),
             cmd: Some(vec![]),
             labels: Some(spec.labels.clone()),
-            host_config: Some(HostConfig {
-                init: Some(true),
-                network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
-                ..Default::default()
+            env: spec.systemd.then(|| vec!["container=docker".to_string()]),
+            stop_signal: spec.systemd.then(|| "SIGRTMIN+3".to_string()),
+            host_config: Some(if spec.systemd {
+                // Not privileged: systemd needs its runtime folders on tmpfs and the cgroup
+                // hierarchy to read (cgroup v1, as this engine has; see the README for v2).
+                HostConfig {
+                    init: Some(false),
+                    tmpfs: Some(HashMap::from([
+                        ("/run".to_string(), String::new()),
+                        ("/run/lock".to_string(), String::new()),
+                    ])),
+                    binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:ro".to_string()]),
+                    network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
+                    ..Default::default()
+                }
+            } else {
+                HostConfig {
+                    init: Some(true),
+                    network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
+                    ..Default::default()
+                }
             }),
             ..Default::default()
         };
@@ -226,6 +250,81 @@ impl Engine {
         self.docker
             .export_container(container)
             .map_err(move |e| EngineError::op(op.clone(), e))
+    }
+
+    /// Waits until systemd in `container` says the system is up (`running`, or `degraded`
+    /// with the failed units listed); anything else, or no answer within `timeout`, is an
+    /// error. Returns the failed units.
+    pub async fn wait_for_boot(
+        &self,
+        container: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>, EngineError> {
+        let operation = || {
+            format!(
+                "waiting for systemd to boot in {}",
+                crate::ids::short_id(container)
+            )
+        };
+        let cmd = ["systemctl", "is-system-running", "--wait"];
+        // Until systemd has opened its bus, systemctl cannot ask it anything: ask again.
+        let ask = async {
+            loop {
+                let out = self.exec(container, &cmd, &[], None).await?;
+                let early =
+                    String::from_utf8_lossy(&out.stderr).contains("Failed to connect to bus");
+                if !early {
+                    return Ok::<_, EngineError>(out);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        let out =
+            tokio::time::timeout(timeout, ask)
+                .await
+                .map_err(|_| EngineError::Operation {
+                    operation: operation(),
+                    reason: format!(
+                        "the system was not up within {} s (`systemctl is-system-running --wait`)",
+                        timeout.as_secs()
+                    ),
+                })??;
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match state.as_str() {
+            "running" => Ok(Vec::new()),
+            "degraded" => {
+                let cmd = ["systemctl", "--failed", "--no-legend", "--plain"];
+                let failed = self.exec(container, &cmd, &[], None).await?;
+                Ok(String::from_utf8_lossy(&failed.stdout)
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next().map(String::from))
+                    .collect())
+            }
+            other => Err(EngineError::Operation {
+                operation: operation(),
+                reason: format!(
+                    "systemd says the system is `{}`{}",
+                    if other.is_empty() { "unknown" } else { other },
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .next()
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default()
+                ),
+            }),
+        }
+    }
+
+    /// Restarts a container, as a reboot of the server it plays.
+    pub async fn restart(&self, container: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RestartContainerOptions {
+            t: Some(30),
+            ..Default::default()
+        };
+        self.docker
+            .restart_container(container, Some(options))
+            .await
+            .map_err(|e| EngineError::op(format!("restarting container {container}"), e))
     }
 
     /// The container's id and its addresses on every network.

@@ -157,6 +157,8 @@ pub struct ContainerSpec {
     /// The network to attach it to (the engine's default bridge when `None`), and the names it
     /// answers to there.
     pub network: Option<(String, Vec<String>)>,
+    /// Boot systemd as PID 1 instead of a sleeping shell.
+    pub systemd: bool,
 }
 
 /// What tells one container from another of the same image: its id and its addresses on

@@ -15,6 +15,7 @@ pub struct Janitor {
     run_id: String,
     containers: Mutex<Vec<(String, String)>>,
     networks: Mutex<Vec<String>>,
+    systemd: std::sync::atomic::AtomicBool,
 }
 
 impl Janitor {
@@ -26,6 +27,7 @@ impl Janitor {
             run_id: run_id.to_string(),
             containers: Mutex::new(Vec::new()),
             networks: Mutex::new(Vec::new()),
+            systemd: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -38,6 +40,17 @@ impl Janitor {
             (LABEL_HOST.to_string(), hostname()),
             (LABEL_ROLE.to_string(), role.to_string()),
         ])
+    }
+
+    /// From now on, containers boot systemd as PID 1.
+    pub fn boot_systemd(&self) {
+        self.systemd
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether containers boot systemd.
+    pub fn boots_systemd(&self) -> bool {
+        self.systemd.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Creates the labelled network of `scenario` and remembers it; returns its name.
@@ -71,6 +84,7 @@ impl Janitor {
             labels,
             hostname: host.map(String::from),
             network: network.map(|n| (n.to_string(), host.map(String::from).into_iter().collect())),
+            systemd: self.boots_systemd(),
         };
         let id = self.engine.run_container(&spec).await?;
         if let Ok(mut list) = self.containers.lock() {

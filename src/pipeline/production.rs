@@ -41,7 +41,28 @@ pub async fn stand_up(
             })
         }
     });
-    futures_util::future::try_join_all(starts).await
+    // A stand-up that fails half-way takes its containers with it, so a retry starts clean.
+    let results = futures_util::future::join_all(starts).await;
+    let mut machines = Vec::new();
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok(m) => machines.push(m),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    let containers: Vec<String> = machines.iter().map(|m| m.container.clone()).collect();
+    let failure = match failure {
+        Some(e) => Some(e),
+        None => session.wait_for_boot(&containers).await.err(),
+    };
+    if let Some(e) = failure {
+        for container in &containers {
+            session.janitor.remove(container).await;
+        }
+        return Err(e);
+    }
+    Ok(machines)
 }
 
 /// Every host of `hosts` stood up from `image` and provisioned with the tree at `root`.

@@ -62,7 +62,8 @@ pub async fn run(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<RunReport, Error> {
     let secrets = options.project.provision.secrets();
-    let session = Session::start(engine, &options.project.name, events, secrets, cancel);
+    let session = Session::start(engine, &options.project.name, events, secrets, cancel)
+        .init(options.project.default_image.init);
     let (result, cleanup) = session
         .finish(options.keep, pipeline(&session, &options))
         .await;

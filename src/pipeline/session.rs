@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::event::Events;
 use crate::secret::Secrets;
 
+/// How long systemd may take to boot a container before that is an infrastructure error.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A run in progress.
 pub struct Session {
     /// The engine.
@@ -57,6 +60,42 @@ impl Session {
             cancel,
             started: Instant::now(),
         }
+    }
+
+    /// Containers of this run boot as `init` says.
+    pub fn init(self, init: crate::config::Init) -> Self {
+        if init == crate::config::Init::Systemd {
+            self.janitor.boot_systemd();
+        }
+        self
+    }
+
+    /// Waits until every one of `containers` has booted, when they boot systemd; failed units
+    /// of a degraded system are told as a note.
+    pub async fn wait_for_boot(&self, containers: &[String]) -> Result<(), Error> {
+        if !self.janitor.boots_systemd() {
+            return Ok(());
+        }
+        let waits = containers
+            .iter()
+            .map(|c| self.engine.wait_for_boot(c, BOOT_TIMEOUT));
+        for (container, result) in containers
+            .iter()
+            .zip(futures_util::future::join_all(waits).await)
+        {
+            let failed = result?;
+            if !failed.is_empty() {
+                self.events.note(
+                    &crate::event::Scope::Images,
+                    format!(
+                        "{} booted degraded; failed units: {}",
+                        crate::ids::short_id(container),
+                        failed.join(", ")
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// How long ago the run started.

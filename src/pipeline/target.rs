@@ -60,10 +60,14 @@ impl Target {
                         ))
                     })?;
                 }
-                Ok(session
+                let container = session
                     .janitor
                     .run_container(reference, role, None, None)
-                    .await?)
+                    .await?;
+                session
+                    .wait_for_boot(std::slice::from_ref(&container))
+                    .await?;
+                Ok(container)
             }
         }
     }

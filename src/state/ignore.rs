@@ -34,6 +34,19 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "binary cache rebuilt by ldconfig, order-dependent",
     ),
     ("/etc/machine-id", "per-machine identifier"),
+    (
+        "/etc/.updated",
+        "systemd's boot-time stamp (ConditionNeedsUpdate), dated",
+    ),
+    (
+        "/var/.updated",
+        "systemd's boot-time stamp (ConditionNeedsUpdate), dated",
+    ),
+    ("/var/lib/systemd/timers/**", "when systemd timers last ran"),
+    (
+        "/var/lib/systemd/catalog/database",
+        "binary message catalog systemd rebuilds",
+    ),
     ("**/__pycache__", "Python bytecode caches"),
     ("**/__pycache__/**", "Python bytecode caches"),
     ("**/*.pyc", "Python bytecode"),

@@ -325,6 +325,7 @@ impl Container {
                 ]),
                 hostname: None,
                 network: None,
+                systemd: false,
             };
             let id = engine.run_container(&spec).await.expect("start container");
             for command in setup {

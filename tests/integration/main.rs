@@ -11,4 +11,5 @@ mod reports;
 mod repository;
 mod run;
 mod state;
+mod systemd;
 mod team;

@@ -22,6 +22,7 @@ async fn start(engine: &Engine, image: &str) -> Result<String, String> {
         .into(),
         hostname: None,
         network: None,
+        systemd: false,
     };
     engine.run_container(&spec).await.map_err(|e| e.to_string())
 }

@@ -258,6 +258,7 @@ pub async fn bench_container(engine: &Engine, image: &str) -> Result<String, Str
         .into(),
         hostname: None,
         network: None,
+        systemd: false,
     };
     engine.run_container(&spec).await.map_err(|e| e.to_string())
 }
