@@ -7,6 +7,7 @@ pub mod checks;
 pub mod diag;
 pub mod diff;
 pub mod hosts;
+pub mod images;
 pub mod project;
 pub mod spec;
 pub mod yaml;
