@@ -266,6 +266,25 @@ mod tests {
     }
 
     #[test]
+    fn service_checks_and_their_names() {
+        let (checks, errors) = load(
+            "- name: app\n  service: myapp@1.service\n  enabled: true\n- name: bad\n  service: \"a; rm -rf /\"\n",
+        );
+        assert_eq!(
+            checks[0].spec,
+            Spec::Service {
+                name: "myapp@1.service".into(),
+                running: true,
+                enabled: Some(true),
+            }
+        );
+        assert_eq!(
+            errors,
+            ["5:service `a; rm -rf /` is not a service name; expected letters, digits and @ . _ : -"]
+        );
+    }
+
+    #[test]
     fn reads_every_resource_of_the_design_example() {
         let (checks, errors) = load(
             r#"

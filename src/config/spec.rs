@@ -327,6 +327,19 @@ pub(super) fn spec(
         }
         "service" => {
             let name = a.diags.non_empty_text(subject, key)?;
+            let valid = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "@._:-".contains(c));
+            if !valid {
+                a.diags.error(
+                    subject.pos,
+                    key,
+                    format!(
+                        "`{name}` is not a service name; expected letters, digits and @ . _ : -"
+                    ),
+                );
+                return None;
+            }
             let running = a.opt("running", |d, n| d.boolean(n, "running"));
             let enabled = a.opt("enabled", |d, n| d.boolean(n, "enabled"));
             Some(Spec::Service {

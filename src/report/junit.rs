@@ -71,17 +71,33 @@ fn scenario_suite(s: &ScenarioReport, host: Option<&str>) -> TestSuite {
             .collect();
         let mut verdict = s.status;
         let mut message = s.message.clone().unwrap_or_default();
-        if host.is_some() && s.status == Verdict::Fail {
-            // Several hosts: this host fails only on its own findings.
-            let prefix = format!("{}: ", host.unwrap_or_default());
-            let mine: Vec<&str> = message
-                .split("; ")
-                .filter(|m| m.starts_with(&prefix))
-                .collect();
-            if mine.is_empty() && paths.is_empty() {
-                verdict = Verdict::Pass;
+        // Several hosts: this host is judged on its own second run and its own paths.
+        let on_this_host = host.and_then(|h| {
+            s.provision
+                .as_ref()
+                .and_then(|p| p.hosts.iter().find(|x| x.host == h))
+        });
+        if let (Some(h), Some(mine)) = (host, on_this_host) {
+            if s.status != Verdict::Error {
+                let mut problems = Vec::new();
+                if mine.status != Verdict::Pass {
+                    problems.push(mine.message.clone().unwrap_or_default());
+                }
+                if let Some(n) = mine.changed.filter(|n| *n > 0) {
+                    problems.push(format!("{h}: {n} change(s) on the second run"));
+                }
+                if !paths.is_empty() {
+                    problems.push(format!("{h}: {} path(s) changed", paths.len()));
+                }
+                verdict = if mine.status == Verdict::Error {
+                    Verdict::Error
+                } else if problems.is_empty() {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                };
+                message = problems.join("; ");
             }
-            message = mine.join("; ");
         }
         let mut case = TestCase::new("idempotence", status(verdict, &message, "idempotence"));
         case.set_classname(classname.clone());
@@ -196,4 +212,63 @@ pub fn render(report: &RunReport) -> String {
     junit
         .to_string()
         .unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{HostProvision, HostReport, PathChange, ProvisionReport};
+
+    #[test]
+    fn idempotence_is_judged_per_host_from_its_own_findings() {
+        let provision = ProvisionReport {
+            host: None,
+            status: Verdict::Pass,
+            changed: Some(1),
+            changed_tasks: vec!["Stamp".into()],
+            failed_task: None,
+            failed_task_file: None,
+            failed_task_line: None,
+            message: None,
+            infrastructure: None,
+            log: String::new(),
+            duration_ms: 0,
+            hosts: ["web", "app"]
+                .iter()
+                .map(|h| HostProvision {
+                    host: h.to_string(),
+                    status: Verdict::Pass,
+                    changed: Some(u32::from(*h == "web")),
+                    changed_tasks: vec![],
+                    failed_task: None,
+                    message: None,
+                })
+                .collect(),
+        };
+        let mut idempotence = ScenarioReport::new("idempotence");
+        idempotence.status = Verdict::Fail;
+        idempotence.message = Some("web: the provisioner reported 1 change(s)".into());
+        idempotence.provision = Some(provision);
+        idempotence.changed_paths = vec![PathChange::presence("web:/etc/stamp", "added")];
+        let mut report = RunReport::new(super::super::Command::Run, "site", "r1");
+        report.hosts = ["web", "app"]
+            .iter()
+            .map(|h| HostReport {
+                name: h.to_string(),
+                groups: vec![],
+            })
+            .collect();
+        report.scenarios.push(idempotence);
+        let xml = render(&report);
+        let web = &xml[xml.find("name=\"idempotence web\"").unwrap()..];
+        let web = &web[..web.find("</testsuite>").unwrap()];
+        assert!(web.contains("<failure"), "{web}");
+        assert!(
+            web.contains("web: 1 change(s) on the second run; web: 1 path(s) changed"),
+            "{web}"
+        );
+        let app = &xml[xml.find("name=\"idempotence app\"").unwrap()..];
+        let app = &app[..app.find("</testsuite>").unwrap()];
+        assert!(!app.contains("<failure"), "{app}");
+    }
 }
