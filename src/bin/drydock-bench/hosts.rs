@@ -11,7 +11,8 @@ use drydock::docker::Engine;
 use drydock::report::Timings;
 use tokio::process::Command;
 
-use crate::pipeline::{bench_container, run_drydock};
+use crate::micro::start;
+use crate::pipeline::{median_breakdown, run_drydock, warm_round};
 use crate::soak::git;
 use crate::stats::Sample;
 
@@ -113,20 +114,15 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<HostsResult, String> 
     let mut breakdowns = Vec::new();
     for round in 1..=rounds {
         eprintln!("hosts: round {round}/{rounds}: drydock (warm)");
-        let started = Instant::now();
-        let report = run_drydock(engine, &project, &checks).await?;
-        let elapsed = started.elapsed();
+        let (elapsed, timings) = warm_round(engine, &project, &checks).await?;
         result.warm.push(elapsed);
-        breakdowns.push((elapsed, report.timings_ms));
+        breakdowns.push((elapsed, timings));
         eprintln!("hosts: round {round}/{rounds}: floor");
         result
             .floor
             .push(floor(engine, &dir, &default, &production).await?);
     }
-    breakdowns.sort_by_key(|(d, _)| *d);
-    if let Some((_, t)) = breakdowns.get(breakdowns.len() / 2) {
-        result.breakdown = t.clone();
-    }
+    result.breakdown = median_breakdown(breakdowns);
     let _ = drydock::pipeline::janitor::clean(engine, Some(PROJECT), true).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(result)
@@ -198,9 +194,9 @@ async fn floor(
     let mut fresh = Vec::new();
     let mut upgrade = Vec::new();
     for (i, _) in HOSTS.iter().enumerate() {
-        fresh.push(bench_container(engine, default).await?);
+        fresh.push(start(engine, default).await?);
         let image = production.get(i).cloned().unwrap_or_default();
-        upgrade.push(bench_container(engine, &image).await?);
+        upgrade.push(start(engine, &image).await?);
     }
     let inventory = |ids: &[String]| -> String {
         let mut out = String::new();

@@ -11,7 +11,8 @@ use crate::stats::Sample;
 /// The project label of the benchmark's containers (removed by `drydock clean --all`).
 const PROJECT: &str = "drydock-bench";
 
-async fn start(engine: &Engine, image: &str) -> Result<String, String> {
+/// A labelled container of the benchmark, on the engine's default network.
+pub async fn start(engine: &Engine, image: &str) -> Result<String, String> {
     let spec = ContainerSpec {
         image: image.to_string(),
         name: None,

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use drydock::config;
-use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
+use drydock::docker::{Engine, LABEL_PROJECT};
 use drydock::event::Events;
 use drydock::pipeline::run::{run as drydock_run, RunOptions};
 use drydock::report::{RunReport, Timings, Verdict};
@@ -161,11 +161,9 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<PipelineResult, Strin
     let mut breakdowns: Vec<(Duration, Timings)> = Vec::new();
     for round in 1..=rounds {
         eprintln!("pipeline: round {round}/{rounds}: drydock (warm)");
-        let started = Instant::now();
-        let report = run_drydock(engine, &project, &checks).await?;
-        let elapsed = started.elapsed();
+        let (elapsed, timings) = warm_round(engine, &project, &checks).await?;
         result.warm.push(elapsed);
-        breakdowns.push((elapsed, report.timings_ms));
+        breakdowns.push((elapsed, timings));
 
         eprintln!("pipeline: round {round}/{rounds}: floor");
         result
@@ -191,11 +189,28 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<PipelineResult, Strin
             return Err("the cold round did not rebuild the production image".into());
         }
     }
-    breakdowns.sort_by_key(|(d, _)| *d);
-    if let Some((_, t)) = breakdowns.get(breakdowns.len() / 2) {
-        result.breakdown = t.clone();
-    }
+    result.breakdown = median_breakdown(breakdowns);
     Ok(result)
+}
+
+/// One warm `drydock run`: its wall time and its own timings.
+pub async fn warm_round(
+    engine: &Engine,
+    project: &config::Project,
+    checks: &[config::Check],
+) -> Result<(Duration, Timings), String> {
+    let started = Instant::now();
+    let report = run_drydock(engine, project, checks).await?;
+    Ok((started.elapsed(), report.timings_ms))
+}
+
+/// The timings of the median round by wall time.
+pub fn median_breakdown(mut rounds: Vec<(Duration, Timings)>) -> Timings {
+    rounds.sort_by_key(|(d, _)| *d);
+    rounds
+        .get(rounds.len() / 2)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default()
 }
 
 /// The provisioning drydock cannot avoid, with nothing else: ansible-playbook on a fresh and
@@ -211,8 +226,8 @@ async fn floor(
     else {
         return Err("the floor is measured for the ansible provisioner".into());
     };
-    let fresh = bench_container(engine, default).await?;
-    let upgrade = bench_container(engine, production).await?;
+    let fresh = crate::micro::start(engine, default).await?;
+    let upgrade = crate::micro::start(engine, production).await?;
     let started = Instant::now();
     let playbook_run = |id: String| {
         let root = project.root.clone();
@@ -244,23 +259,6 @@ async fn floor(
     let _ = engine.remove_container(&fresh).await;
     let _ = engine.remove_container(&upgrade).await;
     outcome.map(|_| elapsed)
-}
-
-/// A labelled container for a floor measurement, on the engine's default network.
-pub async fn bench_container(engine: &Engine, image: &str) -> Result<String, String> {
-    let spec = ContainerSpec {
-        image: image.to_string(),
-        name: None,
-        labels: [
-            (LABEL_PROJECT.to_string(), "drydock-bench".to_string()),
-            (LABEL_PID.to_string(), std::process::id().to_string()),
-        ]
-        .into(),
-        hostname: None,
-        network: None,
-        systemd: false,
-    };
-    engine.run_container(&spec).await.map_err(|e| e.to_string())
 }
 
 /// Makes the throwaway venv and the Molecule project (from `bench/molecule`) once.
