@@ -67,6 +67,105 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Install or remove a git pre-push hook that runs `drydock run`.
     Hook(HookArgs),
+    /// Set up drydock in an existing Ansible repository: writes drydock.yaml, the default
+    /// image's Dockerfile and starter checks from the playbooks (never overwrites a file).
+    Init(InitArgs),
+    /// Run the checks against live targets, round after round, as monitoring: confirmed
+    /// failures and recoveries are notified once each.
+    Watch(WatchArgs),
+    /// The watch rounds in the history store, with what did not pass.
+    History(HistoryArgs),
+    /// What was down, from when to when, for how long (from the history store).
+    Outages(OutagesArgs),
+}
+
+/// `drydock watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Targets: `container:NAME`, `local`, `ssh://[user@]host[:port]` (default: watch.targets).
+    pub targets: Vec<String>,
+    /// Which checks.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// One round, then exit: 0 all pass, 1 a confirmed failure, 3 a target unreachable.
+    #[arg(long)]
+    pub once: bool,
+    /// Time between rounds (default: watch.every, else 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<std::time::Duration>,
+    /// Re-runs of a failing check before it counts (default 2).
+    #[arg(long, value_name = "N")]
+    pub confirm: Option<u32>,
+    /// Pause between those re-runs (default 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub confirm_interval: Option<std::time::Duration>,
+    /// Consecutive passes that end a failure (default 2).
+    #[arg(long, value_name = "N")]
+    pub recover: Option<u32>,
+    /// POST each notification (JSON) here.
+    #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
+    pub webhook: Option<String>,
+    /// Sign webhook bodies with this HMAC-SHA256 secret (X-Drydock-Signature).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "DRYDOCK_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<String>,
+    /// Alertmanager's base URL (alerts go to /api/v2/alerts).
+    #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
+    pub alertmanager: Option<String>,
+    /// SMTP relay, `host` or `host:port`, for e-mail (with --mail-from and --mail-to).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub smtp: Option<String>,
+    /// The mails' sender.
+    #[arg(long, value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// A recipient (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub mail_to: Vec<String>,
+    /// A URL pinged every round (`/fail` appended when something is down).
+    #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
+    pub heartbeat: Option<String>,
+    /// The history store (default: watch.history, else .drydock/history.db).
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// An ssh client configuration (`ssh -F`) for ssh:// targets.
+    #[arg(long, value_name = "PATH")]
+    pub ssh_config: Option<PathBuf>,
+}
+
+/// `drydock history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// How far back (default 1d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1d")]
+    pub since: std::time::Duration,
+    /// The history store (default: watch.history, else .drydock/history.db).
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
+    pub history: Option<PathBuf>,
+}
+
+/// `drydock outages`.
+#[derive(Debug, Args)]
+pub struct OutagesArgs {
+    /// How far back (default 7d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "7d")]
+    pub since: std::time::Duration,
+    /// The history store (default: watch.history, else .drydock/history.db).
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
+    pub history: Option<PathBuf>,
+}
+
+/// `drydock init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository (default: this folder).
+    pub path: Option<PathBuf>,
 }
 
 /// `drydock promote`.
@@ -166,6 +265,10 @@ pub struct RunArgs {
     /// Treat checks that passed only on a retry as failures.
     #[arg(long, env = "DRYDOCK_FAIL_ON_FLAKY")]
     pub fail_on_flaky: bool,
+    /// After provisioning, reboot each scenario's containers and run the checks again (as the
+    /// project's `reboot: true`; needs `images.default.init: systemd`).
+    #[arg(long, env = "DRYDOCK_REBOOT")]
+    pub reboot: bool,
 }
 
 /// `drydock check`.

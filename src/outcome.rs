@@ -56,7 +56,7 @@ pub struct CheckResult {
     /// Expected vs found, or why it could not be evaluated.
     pub message: String,
     /// Whether it passed only after a retry.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flaky: bool,
     /// The check file.
     pub file: String,

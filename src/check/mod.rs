@@ -8,6 +8,8 @@
 pub mod facts;
 pub mod judge;
 pub mod observed;
+pub mod outside;
+pub mod runner;
 pub mod service;
 
 use std::time::Duration;
@@ -19,6 +21,7 @@ use crate::docker::Engine;
 use crate::event::{Event, Events, Scope};
 use crate::outcome::{CheckResult, Verdict};
 use judge::Judgement;
+pub use runner::Runner;
 
 /// How long a `command` or `http` check may take unless it says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -99,7 +102,22 @@ pub async fn evaluate(
     scope: &Scope,
     events: &Events,
 ) -> Vec<CheckResult> {
-    let mut judgements = evaluate_once(engine, container, checks).await;
+    let runner = Runner::Container {
+        engine: engine.clone(),
+        id: container.to_string(),
+        shell: None,
+    };
+    evaluate_on(&runner, checks, scope, events).await
+}
+
+/// Evaluates `checks` where `runner` runs commands, retrying those that ask for it.
+pub async fn evaluate_on(
+    runner: &Runner,
+    checks: &[&Check],
+    scope: &Scope,
+    events: &Events,
+) -> Vec<CheckResult> {
+    let mut judgements = evaluate_once(runner, checks).await;
     let mut flaky = vec![false; checks.len()];
     let most = checks.iter().map(|c| c.retries).max().unwrap_or(0);
     for attempt in 1..=most {
@@ -111,7 +129,7 @@ pub async fn evaluate(
         }
         tokio::time::sleep(RETRY_PAUSE).await;
         let subset: Vec<&Check> = again.iter().map(|&i| checks[i]).collect();
-        let retried = evaluate_once(engine, container, &subset).await;
+        let retried = evaluate_once(runner, &subset).await;
         for (slot, judgement) in again.into_iter().zip(retried) {
             if judgement.status == Verdict::Pass {
                 flaky[slot] = true;
@@ -148,7 +166,7 @@ pub async fn evaluate(
 }
 
 /// One attempt at every check, in the order given.
-async fn evaluate_once(engine: &Engine, container: &str, checks: &[&Check]) -> Vec<Judgement> {
+async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
     let declarative: Vec<&Check> = checks
         .iter()
         .copied()
@@ -158,19 +176,12 @@ async fn evaluate_once(engine: &Engine, container: &str, checks: &[&Check]) -> V
         if declarative.is_empty() {
             return Ok(facts::Facts::default());
         }
-        gather(
-            engine,
-            container,
-            &facts::Wants::of(declarative.iter().copied()),
-        )
-        .await
+        gather(runner, &facts::Wants::of(declarative.iter().copied())).await
     };
     let singles = join_all(checks.iter().map(|check| async move {
         match &check.spec {
-            Spec::Command { command, .. } => {
-                Some(run_command(engine, container, check, command).await)
-            }
-            Spec::Http { url, .. } => Some(run_http(engine, container, check, url).await),
+            Spec::Command { command, .. } => Some(run_command(runner, check, command).await),
+            Spec::Http { url, .. } => Some(run_http(runner, check, url).await),
             _ => None,
         }
     }));
@@ -188,21 +199,17 @@ async fn evaluate_once(engine: &Engine, container: &str, checks: &[&Check]) -> V
         .collect()
 }
 
-async fn gather(
-    engine: &Engine,
-    container: &str,
-    wants: &facts::Wants,
-) -> Result<facts::Facts, String> {
+async fn gather(runner: &Runner, wants: &facts::Wants) -> Result<facts::Facts, String> {
     let marker = format!("@@drydock-{:016x}", nonce());
     let script = facts::script(wants, &marker);
     let cmd = ["/bin/sh", "-c", script.as_str()];
-    let run = engine.exec(container, &cmd, &[], None);
+    let run = runner.exec(&cmd);
     match tokio::time::timeout(GATHER_TIMEOUT, run).await {
         Err(_) => Err(format!(
             "gathering facts took longer than {} s",
             GATHER_TIMEOUT.as_secs()
         )),
-        Ok(Err(e)) => Err(format!("could not run checks in the container: {e}")),
+        Ok(Err(e)) => Err(format!("could not run checks on the target: {e}")),
         Ok(Ok(output)) => {
             let facts = facts::parse(&output.stdout, wants, &marker);
             if !facts.complete {
@@ -226,10 +233,10 @@ fn nonce() -> u64 {
     t ^ (u64::from(std::process::id()) << 32)
 }
 
-async fn run_command(engine: &Engine, container: &str, check: &Check, command: &str) -> Judgement {
+async fn run_command(runner: &Runner, check: &Check, command: &str) -> Judgement {
     let timeout = check.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let cmd = ["/bin/sh", "-c", command];
-    let run = engine.exec(container, &cmd, &[], None);
+    let run = runner.exec(&cmd);
     match tokio::time::timeout(timeout, run).await {
         Err(_) => Judgement {
             status: Verdict::Fail,
@@ -277,11 +284,11 @@ echo "no HTTP client in the container: install python3, curl or wget" >&2; exit 
 fi
 "#;
 
-async fn run_http(engine: &Engine, container: &str, check: &Check, url: &str) -> Judgement {
+async fn run_http(runner: &Runner, check: &Check, url: &str) -> Judgement {
     let timeout = check.timeout.unwrap_or(Duration::from_secs(10));
     let secs = format!("{}", timeout.as_secs_f64());
     let cmd = ["/bin/sh", "-c", HTTP_SCRIPT, "http", url, secs.as_str()];
-    let run = engine.exec(container, &cmd, &[], None);
+    let run = runner.exec(&cmd);
     let out = match tokio::time::timeout(timeout + Duration::from_secs(5), run).await {
         Err(_) => {
             return Judgement {

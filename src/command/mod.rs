@@ -7,11 +7,13 @@ mod check;
 mod clean;
 mod diff;
 mod hook;
+mod init;
 mod list;
 mod output;
 mod promote;
 mod run;
 mod snapshot;
+mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,10 @@ pub async fn execute(cli: &Cli, events: &Events, cancel: CancellationToken) -> O
         Command::List(args) => list::list(cli, args),
         Command::Promote(args) => promote::promote(cli, args, events, cancel).await,
         Command::Hook(args) => hook::hook(cli, args),
+        Command::Init(args) => init::init(args).await,
+        Command::Watch(args) => watch::watch(cli, args, events, cancel).await,
+        Command::History(args) => watch::history(cli, args),
+        Command::Outages(args) => watch::outages(cli, args),
         Command::Clean(args) => clean::clean(cli, args, events, cancel).await,
     };
     result.unwrap_or_else(|e| output::failure(cli, &e))

@@ -22,7 +22,16 @@ pub async fn run(
     events: &Events,
     cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
-    let project = load_project(cli)?;
+    let mut project = load_project(cli)?;
+    if args.reboot {
+        if project.default_image.init != config::Init::Systemd {
+            return Err(Error::Usage(format!(
+                "--reboot: {}",
+                config::REBOOT_NEEDS_SYSTEMD
+            )));
+        }
+        project.reboot = true;
+    }
     let checks = config::load_checks(&project)?;
     let selection = Selection::from(&args.select);
     if !checks.iter().any(|c| selection.selects(c)) {

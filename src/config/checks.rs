@@ -28,11 +28,24 @@ pub struct Check {
     pub retries: u32,
     /// `timeout`.
     pub timeout: Option<Duration>,
+    /// `requires`: checks (by name) that must pass for this one to be judged.
+    pub requires: Vec<String>,
+    /// `from: drydock`: an `http` or `port` check probed from the monitor, not the target.
+    pub from_monitor: bool,
     /// The resource and its assertions.
     pub spec: Spec,
 }
 
-const COMMON: &[&str] = &["name", "scenarios", "hosts", "tags", "retries", "timeout"];
+const COMMON: &[&str] = &[
+    "name",
+    "scenarios",
+    "hosts",
+    "tags",
+    "retries",
+    "timeout",
+    "requires",
+    "from",
+];
 
 /// The scenario names a check may be limited to.
 pub const SCENARIOS: &[&str] = &["fresh", "upgrade"];
@@ -227,8 +240,39 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         None => Some(None),
         Some(n) => diags.duration(n, "timeout").map(Some),
     };
+    let requires = match get(entries, "requires") {
+        None => Some(Vec::new()),
+        Some(n) => diags.text_list(n, "requires"),
+    };
+    let from_monitor = match get(entries, "from") {
+        None => Some(false),
+        Some(n) => diags.text(n, "from").and_then(|from| match from.as_str() {
+            "drydock" if resource.is_some_and(|r| r.key == "http" || r.key == "port") => {
+                Some(true)
+            }
+            "drydock" => {
+                diags.error(
+                    n.pos,
+                    "from",
+                    "`from: drydock` applies to `http` and `port` checks only",
+                );
+                None
+            }
+            "target" => Some(false),
+            other => {
+                diags.error(
+                    n.pos,
+                    "from",
+                    format!("unknown `{other}`; expected `drydock` (probe from the monitor) or `target` (the default)"),
+                );
+                None
+            }
+        }),
+    };
     let spec = resource.and_then(|r| spec(diags, r, entries));
     Some(Check {
+        requires: requires?,
+        from_monitor: from_monitor?,
         name: name?,
         file: file.to_path_buf(),
         line: item.pos.line,

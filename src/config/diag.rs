@@ -249,6 +249,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         _ => return None,
     };
     (seconds.is_finite() && (0.0..1e9).contains(&seconds))

@@ -46,6 +46,8 @@ pub struct AnsibleSettings {
     pub extra_vars: Vec<(String, serde_json::Value)>,
     /// Where the Ansible Vault password comes from.
     pub vault: Option<VaultPassword>,
+    /// `requirements`: roles and collections for `ansible-galaxy`, relative to the root.
+    pub requirements: Option<PathBuf>,
 }
 
 /// The Ansible Vault password: `vault_password_file` or `vault_password_from_env`.
@@ -135,6 +137,7 @@ pub fn host_name_problem(name: &str) -> Option<&'static str> {
 pub const ANSIBLE_KEYS: &[&str] = &[
     "playbook",
     "inventory",
+    "requirements",
     "extra_vars",
     "vault_password_file",
     "vault_password_from_env",
@@ -151,6 +154,12 @@ pub fn ansible(
         None => Some(None),
         Some(n) => diags
             .non_empty_text(n, "provision.ansible.inventory")
+            .map(|t| Some(PathBuf::from(t))),
+    };
+    let requirements = match get(entries, "requirements") {
+        None => Some(None),
+        Some(n) => diags
+            .non_empty_text(n, "provision.ansible.requirements")
             .map(|t| Some(PathBuf::from(t))),
     };
     let extra_vars = match get(entries, "extra_vars") {
@@ -201,6 +210,7 @@ pub fn ansible(
         inventory: inventory?,
         extra_vars: extra_vars?,
         vault: vault?,
+        requirements: requirements?,
     })
 }
 

@@ -3,6 +3,7 @@
 //! Files are parsed into a located YAML tree ([`yaml`]) and validated by hand into checked types,
 //! collecting every problem with its file, line and key ([`diag`]).
 
+pub mod ansible_cfg;
 pub mod checks;
 pub mod diag;
 pub mod diff;
@@ -10,6 +11,7 @@ pub mod hosts;
 pub mod images;
 pub mod project;
 pub mod spec;
+pub mod watch;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ pub use diag::Diagnostic;
 pub use hosts::{AnsibleSettings, Host, VaultPassword};
 pub use project::{
     BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Production,
-    Project, ProvisionKind,
+    Project, ProvisionKind, REBOOT_NEEDS_SYSTEMD,
 };
 
 /// The name of the project file.
@@ -312,6 +314,41 @@ diff:
         let bad_host = GOOD.to_string() + "hosts:\n  web_1: {}\n";
         assert_eq!(project_errors(&bad_host).len(), 1);
         assert!(project_errors(&bad_host)[0].contains("`web_1` is not a host name"));
+    }
+
+    #[test]
+    fn reboot_needs_systemd() {
+        let without = GOOD.to_string() + "reboot: true\n";
+        assert_eq!(
+            project_errors(&without),
+            [format!("17:reboot {}", REBOOT_NEEDS_SYSTEMD)]
+        );
+        let with = GOOD.replace(
+            "    dockerfile: images/default/Dockerfile\n",
+            "    dockerfile: images/default/Dockerfile\n    init: systemd\n",
+        ) + "reboot: true\n";
+        assert_eq!(project_errors(&with), Vec::<String>::new());
+        let not_a_bool = GOOD.to_string() + "reboot: sometimes\n";
+        assert_eq!(project_errors(&not_a_bool).len(), 1);
+    }
+
+    #[test]
+    fn the_watch_section_is_validated() {
+        let good = GOOD.to_string()
+            + "watch:\n  targets: [local, \"container:web\"]\n  every: 30s\n  confirm: 3\n  recover: 2\n  webhook: http://127.0.0.1:9/hook\n  smtp: { server: \"mail:25\", from: a@b.c, to: [d@e.f] }\n  retention: 7d\n";
+        assert_eq!(project_errors(&good), Vec::<String>::new());
+        let bad = GOOD.to_string()
+            + "watch:\n  webhook: hooks.example\n  confirm: 99\n  smtp: { server: mail }\n  evry: 1m\n";
+        assert_eq!(
+            project_errors(&bad),
+            [
+                "21:watch.evry unknown key `evry` in `watch` (did you mean `every`?)",
+                "19:watch.confirm expected a whole number from 0 to 20, found `99`",
+                "18:watch.webhook `hooks.example` is not an http:// or https:// URL",
+                "20:watch.smtp.from missing key `from` in `watch.smtp`",
+                "20:watch.smtp.to missing key `to` in `watch.smtp`",
+            ]
+        );
     }
 
     #[test]

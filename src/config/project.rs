@@ -34,6 +34,11 @@ pub struct Project {
     pub hosts: Vec<Host>,
     /// `idempotence`.
     pub idempotence: Idempotence,
+    /// `reboot`: restart each scenario's containers after provisioning and run the checks
+    /// again (needs `images.default.init: systemd`).
+    pub reboot: bool,
+    /// `watch`: how `drydock watch` monitors.
+    pub watch: super::watch::WatchSettings,
 }
 
 /// `idempotence`: how the second provisioning run is done.
@@ -111,6 +116,9 @@ pub struct Production {
     pub image: Option<String>,
 }
 
+/// Why a reboot needs an init system.
+pub const REBOOT_NEEDS_SYSTEMD: &str = "a reboot needs `images.default.init: systemd`: without an init system nothing starts the services again, and every service check would fail for that reason alone";
+
 /// The default provisioning timeout.
 pub const DEFAULT_PROVISION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -123,6 +131,8 @@ const TOP_KEYS: &[&str] = &[
     "diff",
     "hosts",
     "idempotence",
+    "reboot",
+    "watch",
 ];
 
 /// Validates a parsed `drydock.yaml`; `env` looks up host variables for `from_env`.
@@ -193,6 +203,26 @@ pub fn validate(
         None => Some(Idempotence::default()),
     };
 
+    let reboot = match get(top, "reboot") {
+        Some(n) => {
+            let on = diags.boolean(n, "reboot");
+            if on == Some(true)
+                && default_image
+                    .as_ref()
+                    .is_some_and(|d| d.init != super::Init::Systemd)
+            {
+                diags.error(n.pos, "reboot", REBOOT_NEEDS_SYSTEMD);
+            }
+            on
+        }
+        None => Some(false),
+    };
+
+    let watch = match get(top, "watch") {
+        Some(n) => super::watch::watch(diags, n),
+        None => Some(super::watch::WatchSettings::default()),
+    };
+
     if let Some(dockerfile) = default_image.as_ref().map(|d| &d.dockerfile) {
         let at = get(top, "images").map(|n| n.pos).unwrap_or_default();
         check_file(diags, root, dockerfile, at, "images.default.dockerfile");
@@ -217,6 +247,13 @@ pub fn validate(
                 "provision.ansible.inventory",
                 false,
             );
+        }
+        if let ProvisionKind::Ansible(AnsibleSettings {
+            requirements: Some(file),
+            ..
+        }) = &p.kind
+        {
+            check_file(diags, root, file, at, "provision.ansible.requirements");
         }
     }
     if let Some(Provision {
@@ -253,6 +290,8 @@ pub fn validate(
         diff: diff?,
         hosts: hosts?,
         idempotence: idempotence?,
+        reboot: reboot?,
+        watch: watch?,
     })
 }
 

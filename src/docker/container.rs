@@ -162,6 +162,22 @@ impl Engine {
         }
     }
 
+    /// Stops a container (its stop signal, then SIGKILL after `grace`).
+    pub async fn stop_container(
+        &self,
+        container: &str,
+        grace: std::time::Duration,
+    ) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::StopContainerOptions {
+            t: Some(grace.as_secs() as i32),
+            ..Default::default()
+        };
+        self.docker
+            .stop_container(container, Some(options))
+            .await
+            .map_err(|e| EngineError::op(format!("stopping container {container}"), e))
+    }
+
     /// Removes a container by force; a container that is already gone is not an error.
     pub async fn remove_container(&self, container: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptions {
@@ -267,13 +283,12 @@ impl Engine {
             )
         };
         let cmd = ["systemctl", "is-system-running", "--wait"];
-        // Until systemd has opened its bus, systemctl cannot ask it anything: ask again.
+        // Until systemd has created /run/systemd/system, systemctl answers `offline`; until
+        // it has opened its bus, it cannot ask anything. Both mean "not yet": ask again.
         let ask = async {
             loop {
                 let out = self.exec(container, &cmd, &[], None).await?;
-                let early =
-                    String::from_utf8_lossy(&out.stderr).contains("Failed to connect to bus");
-                if !early {
+                if !boot_not_started(&out.stdout, &out.stderr) {
                     return Ok::<_, EngineError>(out);
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -349,5 +364,29 @@ impl Engine {
             out.macs.extend(present(endpoint.mac_address));
         }
         Ok(out)
+    }
+}
+
+/// Whether `systemctl is-system-running` answered before systemd was far enough into its
+/// boot to say anything: `offline` (no `/run/systemd/system` yet) or no bus to connect to.
+fn boot_not_started(stdout: &[u8], stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stdout).trim() == "offline"
+        || String::from_utf8_lossy(stderr).contains("Failed to connect to bus")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::boot_not_started;
+
+    #[test]
+    fn offline_and_a_missing_bus_mean_not_yet_booted() {
+        assert!(boot_not_started(b"offline\n", b""));
+        assert!(boot_not_started(
+            b"",
+            b"Failed to connect to bus: No such file or directory\n"
+        ));
+        assert!(!boot_not_started(b"running\n", b""));
+        assert!(!boot_not_started(b"degraded\n", b""));
+        assert!(!boot_not_started(b"maintenance\n", b""));
     }
 }

@@ -49,7 +49,6 @@ impl Engine {
         mut on_output: impl FnMut(OutputStream, &[u8]),
     ) -> Result<i64, EngineError> {
         use bollard::container::LogOutput;
-        use bollard::exec::{CreateExecOptions, StartExecResults};
         use tokio::io::AsyncWriteExt;
 
         let operation = || {
@@ -59,34 +58,7 @@ impl Engine {
                 crate::ids::short_id(container)
             )
         };
-        let options = CreateExecOptions {
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            env: Some(env.to_vec()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            attach_stdin: Some(stdin.is_some()),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_exec(container, options)
-            .await
-            .map_err(|e| EngineError::op(operation(), e))?;
-        let started = self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(|e| EngineError::op(operation(), e))?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
-            return Err(EngineError::Operation {
-                operation: operation(),
-                reason: "the engine did not attach to the command".into(),
-            });
-        };
+        let (id, mut output, mut input) = self.attach(container, cmd, env, stdin.is_some()).await?;
         if let Some(data) = stdin {
             let written = async {
                 input.write_all(&data).await?;
@@ -110,9 +82,65 @@ impl Engine {
         }
         let inspected = self
             .docker
-            .inspect_exec(&created.id)
+            .inspect_exec(&id)
             .await
             .map_err(|e| EngineError::op(operation(), e))?;
         Ok(inspected.exit_code.unwrap_or(-1))
     }
+
+    /// Starts `cmd` in `container` with its output (and, with `stdin`, its input) attached:
+    /// the exec's id and both ends.
+    pub(super) async fn attach(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        env: &[String],
+        stdin: bool,
+    ) -> Result<(String, Attached, Input), EngineError> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let operation = || {
+            format!(
+                "running `{}` in {}",
+                cmd.join(" "),
+                crate::ids::short_id(container)
+            )
+        };
+        let options = CreateExecOptions {
+            cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            env: Some(env.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(stdin),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?;
+        match self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?
+        {
+            StartExecResults::Attached { output, input } => Ok((created.id, output, input)),
+            StartExecResults::Detached => Err(EngineError::Operation {
+                operation: operation(),
+                reason: "the engine did not attach to the command".into(),
+            }),
+        }
+    }
 }
+
+/// An attached exec's output.
+pub(super) type Attached = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+            > + Send,
+    >,
+>;
+
+/// An attached exec's input.
+pub(super) type Input = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;

@@ -9,6 +9,7 @@ mod container;
 mod exec;
 mod image;
 mod network;
+mod shell;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -176,6 +176,7 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     timings.fresh = fresh.provision_ms;
     timings.upgrade = upgrade.provision_ms;
     timings.idempotence = fresh.idempotence_ms;
+    timings.reboot = fresh.reboot_ms.max(upgrade.reboot_ms);
     timings.checks = fresh.checks_ms.max(upgrade.checks_ms);
     timings.diff = fresh.diff_ms.max(upgrade.diff_ms);
 
@@ -213,6 +214,8 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     }
     let mut scenarios = vec![fresh.report, upgrade.report];
     scenarios.extend(fresh.idempotence);
+    scenarios.extend(fresh.reboot);
+    scenarios.extend(upgrade.reboot);
     let verdict = Verdict::all(
         scenarios
             .iter()

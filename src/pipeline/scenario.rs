@@ -19,6 +19,9 @@ use crate::provision::{self, Machine, Outcome, Status, UnmatchedPlay};
 use crate::report::{HostProvision, ProvisionReport, ScenarioReport};
 use crate::state::{diff, Ignore, Manifest};
 
+/// How long checks that fail right after a reboot are asked again before they count.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
 /// What every scenario of a run shares.
 pub struct Scenarios<'a> {
     /// The run.
@@ -47,6 +50,8 @@ pub struct ScenarioRun {
     pub manifests: Vec<(String, Manifest)>,
     /// Only for fresh: the idempotence scenario.
     pub idempotence: Option<ScenarioReport>,
+    /// With `reboot`: the checks run again after the containers restarted (`<name>-reboot`).
+    pub reboot: Option<ScenarioReport>,
     /// Plays that matched no host.
     pub unmatched: Vec<UnmatchedPlay>,
     /// A configuration error found on the way (no task ran on any host).
@@ -59,6 +64,8 @@ pub struct ScenarioRun {
     pub checks_ms: u64,
     /// Wall time of reading the state.
     pub diff_ms: u64,
+    /// Wall time of the reboot and its checks.
+    pub reboot_ms: u64,
 }
 
 impl ScenarioRun {
@@ -68,12 +75,14 @@ impl ScenarioRun {
             machines: Vec::new(),
             manifests: Vec::new(),
             idempotence: None,
+            reboot: None,
             unmatched: Vec::new(),
             config_error: None,
             provision_ms: 0,
             idempotence_ms: 0,
             checks_ms: 0,
             diff_ms: 0,
+            reboot_ms: 0,
         }
     }
 
@@ -201,7 +210,64 @@ impl Scenarios<'_> {
             );
             run.idempotence = Some(report);
         }
+
+        if self.project.reboot {
+            let started = Instant::now();
+            let mut report = self.reboot(&run.machines, name).await;
+            run.reboot_ms = started.elapsed().as_millis() as u64;
+            report.duration_ms = run.reboot_ms;
+            events.finished(
+                &Scope::Scenario(report.name.clone()),
+                Ending::Judged(report.status),
+                started.elapsed(),
+            );
+            run.reboot = Some(report);
+        }
         run
+    }
+
+    /// Restarts every host's container, as a reboot of the server, waits until the system
+    /// runs again, and runs scenario `name`'s checks once more: services started but not
+    /// enabled, and state kept in `/run` or `/tmp`, show here.
+    async fn reboot(&self, machines: &[Machine], name: &str) -> ScenarioReport {
+        let reboot_name = format!("{name}-reboot");
+        let scope = Scope::Scenario(reboot_name.clone());
+        let mut report = ScenarioReport::new(&reboot_name);
+        let engine = &self.session.engine;
+        self.session.events.stage(&scope, "rebooting");
+        let restarts = machines.iter().map(|m| engine.restart(&m.container));
+        let restarted: Result<Vec<()>, _> = join_all(restarts).await.into_iter().collect();
+        let containers: Vec<String> = machines.iter().map(|m| m.container.clone()).collect();
+        let booted = match restarted {
+            Ok(_) => self.session.wait_for_boot(&containers).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = booted {
+            report.status = Verdict::Error;
+            report.message = Some(format!(
+                "infrastructure error rebooting: {e}; the reboot was not judged"
+            ));
+            return report;
+        }
+        // Systemd calls a service started before it binds its port: checks that fail right
+        // after the boot are asked again, quietly, until they pass or the system had
+        // SETTLE to come up.
+        let settled_by = Instant::now() + SETTLE;
+        let quiet = crate::event::Events::silent();
+        loop {
+            let mut attempt = ScenarioReport::new(&reboot_name);
+            let last = Instant::now() >= settled_by;
+            let events = if last { &self.session.events } else { &quiet };
+            self.check_with(machines, name, &scope, &mut attempt, events)
+                .await;
+            if attempt.status != Verdict::Fail || last {
+                return attempt;
+            }
+            self.session
+                .events
+                .progress(&scope, "waiting for the services to come up");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     async fn provision(
@@ -249,6 +315,19 @@ impl Scenarios<'_> {
         scope: &Scope,
         report: &mut ScenarioReport,
     ) {
+        self.check_with(machines, name, scope, report, &self.session.events)
+            .await
+    }
+
+    /// [`Scenarios::check`], telling `events`.
+    async fn check_with(
+        &self,
+        machines: &[Machine],
+        name: &str,
+        scope: &Scope,
+        report: &mut ScenarioReport,
+        events: &crate::event::Events,
+    ) {
         let selected: Vec<(&Machine, Vec<&Check>)> = machines
             .iter()
             .map(|m| {
@@ -263,13 +342,13 @@ impl Scenarios<'_> {
         if total == 0 {
             return;
         }
-        let events = &self.session.events;
         events.stage(scope, format!("checks ({total})"));
         let runs = selected.iter().map(|(m, checks)| async move {
-            let scope = if self.several() {
-                Scope::Scenario(format!("{name} {}", m.host.name))
-            } else {
-                scope.clone()
+            let scope = match scope {
+                Scope::Scenario(s) if self.several() => {
+                    Scope::Scenario(format!("{s} {}", m.host.name))
+                }
+                _ => scope.clone(),
             };
             let mut results =
                 check::evaluate(&self.session.engine, &m.container, checks, &scope, events).await;

@@ -21,7 +21,7 @@ pub async fn hosts(project: &Project) -> Result<Vec<Host>, String> {
 }
 
 /// Runs `ansible-inventory --list` on `inventory` (relative to `root`).
-async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, String> {
+pub async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, String> {
     let output = crate::process::piped("ansible-inventory")
         .current_dir(root)
         .arg("-i")

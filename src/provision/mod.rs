@@ -412,7 +412,8 @@ struct Kept {
 }
 
 impl<'a> Output<'a> {
-    fn new(events: &'a Events, scope: &'a Scope, secrets: &'a Secrets) -> Self {
+    /// Output of a provisioning run in `scope`, masked with `secrets`.
+    pub fn new(events: &'a Events, scope: &'a Scope, secrets: &'a Secrets) -> Self {
         Output {
             events,
             scope,

@@ -33,7 +33,8 @@ pub struct RunReport {
     pub run_id: String,
     /// Which images were used and why.
     pub images: ImagesReport,
-    /// One entry per scenario, in the order fresh, upgrade, idempotence.
+    /// One entry per scenario, in the order fresh, upgrade, idempotence, then with `reboot`
+    /// fresh-reboot and upgrade-reboot.
     pub scenarios: Vec<ScenarioReport>,
     /// The state diff between fresh and upgrade, when both got that far.
     pub diff: Option<DiffReport>,
@@ -143,7 +144,7 @@ pub struct InfrastructureError {
 /// One scenario's results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioReport {
-    /// `fresh`, `upgrade` or `idempotence`.
+    /// `fresh`, `upgrade`, `idempotence`, `fresh-reboot` or `upgrade-reboot`.
     pub name: String,
     /// `pass`, `fail` or `error`.
     pub status: Verdict,
@@ -273,6 +274,9 @@ pub struct Timings {
     pub upgrade: u64,
     /// The idempotence re-run.
     pub idempotence: u64,
+    /// Rebooting and the checks after it (`reboot`), wall.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reboot: u64,
     /// Checks (all scenarios, wall).
     pub checks: u64,
     /// State manifests and comparison.
@@ -340,6 +344,10 @@ fn one() -> u32 {
 
 fn is_one(n: &u32) -> bool {
     *n == 1
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Renders the report as JSON.

@@ -15,10 +15,18 @@ pub fn render(report: &RunReport) -> String {
         report.verdict.as_str().to_uppercase(),
         report.duration_ms as f64 / 1000.0
     ));
+    // The label column: 12 wide, wider when a scenario's name is longer (`upgrade-reboot`).
+    let w = report
+        .scenarios
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     let images = &report.images;
     if !images.default.is_empty() {
         out.push_str(&format!(
-            "  {:<12} {} ({})\n",
+            "  {:<w$} {} ({})\n",
             "default",
             images.default,
             if images.default_built {
@@ -30,7 +38,7 @@ pub fn render(report: &RunReport) -> String {
     }
     if !images.production.is_empty() {
         out.push_str(&format!(
-            "  {:<12} {} ({})\n",
+            "  {:<w$} {} ({})\n",
             "production", images.production, images.production_source
         ));
     }
@@ -46,14 +54,14 @@ pub fn render(report: &RunReport) -> String {
                 }
             })
             .collect();
-        out.push_str(&format!("  {:<12} {}\n", "hosts", hosts.join(", ")));
+        out.push_str(&format!("  {:<w$} {}\n", "hosts", hosts.join(", ")));
     }
     if !images.default.is_empty() || !images.production.is_empty() || report.hosts.len() > 1 {
         out.push('\n');
     }
     for s in &report.scenarios {
         out.push_str(&format!(
-            "  {:<12} {:<5} {}\n",
+            "  {:<w$} {:<5} {}\n",
             s.name,
             s.status.as_str(),
             scenario_line(s)
@@ -85,7 +93,7 @@ pub fn render(report: &RunReport) -> String {
             )
         };
         out.push_str(&format!(
-            "  {:<12} {:<5} {}\n",
+            "  {:<w$} {:<5} {}\n",
             "diff",
             d.status.as_str(),
             line
@@ -107,7 +115,7 @@ pub fn render(report: &RunReport) -> String {
             )
         };
         out.push_str(&format!(
-            "  {:<12} {:<5} {}\n",
+            "  {:<w$} {:<5} {}\n",
             "snapshot",
             s.status.as_str(),
             line
@@ -253,6 +261,9 @@ pub fn scenario_line(s: &ScenarioReport) -> String {
         .count();
     let flaky = s.checks.iter().filter(|c| c.flaky).count();
     let mut parts = Vec::new();
+    if s.name.ends_with("-reboot") {
+        parts.push("rebooted".to_string());
+    }
     if let Some(p) = &s.provision {
         match p.changed {
             Some(n) => parts.push(format!(

@@ -288,8 +288,13 @@ pub fn busybox_image(project: &str, tag: &str, files: &[(&str, &str, u32)]) -> S
             std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode)).expect("mode");
         }
     }
-    let packed = drydock::image::context::pack(&dir).expect("pack context");
-    let _ = std::fs::remove_dir_all(&dir);
+    build_context(project, tag, &dir)
+}
+
+/// Builds the context folder `dir` (then removed) as `tag`, labelled for `project`.
+fn build_context(project: &str, tag: &str, dir: &Path) -> String {
+    let packed = drydock::image::context::pack(dir).expect("pack context");
+    let _ = std::fs::remove_dir_all(dir);
     crate::fixture::with_engine(|engine| async move {
         let labels = std::collections::HashMap::from([(
             drydock::docker::LABEL_PROJECT.to_string(),
@@ -298,7 +303,7 @@ pub fn busybox_image(project: &str, tag: &str, files: &[(&str, &str, u32)]) -> S
         engine
             .build_image(tag, "Dockerfile", packed.tar, labels, |_| {})
             .await
-            .expect("build busybox image")
+            .expect("build the image")
     })
 }
 
@@ -353,4 +358,61 @@ impl Drop for Container {
             let _ = engine.remove_container(&id).await;
         });
     }
+}
+
+/// An image built from `dockerfile` (no build context), labelled for `project`.
+pub fn dockerfile_image(project: &str, tag: &str, dockerfile: &str) -> String {
+    let dir = std::env::temp_dir()
+        .join(format!("drydock-it-df-{tag}-{}", std::process::id()).replace([':', '/'], "-"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("context folder");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    build_context(project, tag, &dir)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A background process (a receiver, a server), killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+}
+
+impl Daemon {
+    /// Starts `program` with `args`, its output going to `log`.
+    pub fn start(program: &str, args: &[&str], log: &Path) -> Daemon {
+        let out = std::fs::File::create(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        Daemon { child }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
 }

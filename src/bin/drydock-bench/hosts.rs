@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use crate::micro::start;
 use crate::pipeline::{median_breakdown, run_drydock, warm_round};
-use crate::soak::git;
+use crate::soak::commit_all;
 use crate::stats::Sample;
 
 const PROJECT: &str = "bench-hosts";
@@ -118,9 +118,18 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<HostsResult, String> 
         result.warm.push(elapsed);
         breakdowns.push((elapsed, timings));
         eprintln!("hosts: round {round}/{rounds}: floor");
-        result
-            .floor
-            .push(floor(engine, &dir, &default, &production).await?);
+        result.floor.push(
+            floor(
+                engine,
+                &dir,
+                Path::new("site.yml"),
+                &HOSTS,
+                &default,
+                &production,
+                false,
+            )
+            .await?,
+        );
     }
     result.breakdown = median_breakdown(breakdowns);
     let _ = drydock::pipeline::janitor::clean(engine, Some(PROJECT), true).await;
@@ -130,6 +139,33 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<HostsResult, String> 
 
 /// The project: the bundled example's base image, three hosts, one playbook, a check each.
 fn project_dir() -> Result<PathBuf, String> {
+    let hosts: String = HOSTS
+        .iter()
+        .map(|(h, g)| format!("  {h}: {{ groups: [{g}] }}\n"))
+        .collect();
+    bench_project(
+        PROJECT,
+        "",
+        &format!("provision:\n  ansible:\n    playbook: site.yml\nproduction:\n  ref: main\nchecks: [checks.yaml]\ndiff:\n  paths: [/etc, /srv]\nhosts:\n{hosts}"),
+        &[
+            ("site.yml", SITE),
+            (
+                "checks.yaml",
+                "- name: identity\n  file: /srv/site/host.conf\n- name: web config\n  hosts: [webservers]\n  file: /etc/web.conf\n",
+            ),
+        ],
+    )
+}
+
+/// A benchmark project in a new git repository under the temporary folder: the bundled
+/// example's base image (and Dockerfile, unless `files` has one), `image_keys` under
+/// `images.default`, `rest` after it, and `files`.
+pub fn bench_project(
+    name: &str,
+    image_keys: &str,
+    rest: &str,
+    files: &[(&str, &str)],
+) -> Result<PathBuf, String> {
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let bundled = config::load_project(&config::discover(&cwd).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
@@ -143,70 +179,56 @@ fn project_dir() -> Result<PathBuf, String> {
         .take_while(|l| !l.starts_with(|c: char| c.is_ascii_alphabetic()))
         .map(|l| format!("{l}\n"))
         .collect();
-    let dir = std::env::temp_dir().join(format!("drydock-bench-hosts-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("drydock-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let write = |path: &str, text: &str| -> Result<(), String> {
         let full = dir.join(path);
         std::fs::create_dir_all(full.parent().unwrap_or(&dir)).map_err(|e| e.to_string())?;
         std::fs::write(full, text).map_err(|e| e.to_string())
     };
-    let hosts: String = HOSTS
-        .iter()
-        .map(|(h, g)| format!("  {h}: {{ groups: [{g}] }}\n"))
-        .collect();
     write(
         "drydock.yaml",
         &format!(
-            "name: {PROJECT}\nimages:\n  default:\n    dockerfile: images/default/Dockerfile\n{base_block}provision:\n  ansible:\n    playbook: site.yml\nproduction:\n  ref: main\nchecks: [checks.yaml]\ndiff:\n  paths: [/etc, /srv]\nhosts:\n{hosts}"
+            "name: {name}\nimages:\n  default:\n    dockerfile: images/default/Dockerfile\n{image_keys}{base_block}{rest}"
         ),
     )?;
     write("images/default/Dockerfile", &dockerfile)?;
-    write("site.yml", SITE)?;
-    write(
-        "checks.yaml",
-        "- name: identity\n  file: /srv/site/host.conf\n- name: web config\n  hosts: [webservers]\n  file: /etc/web.conf\n",
-    )?;
-    git(&dir, &["init", "-q", "-b", "main"])?;
-    git(&dir, &["add", "-A"])?;
-    git(
-        &dir,
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@b",
-            "commit",
-            "-qm",
-            "bench",
-        ],
-    )?;
+    for (path, text) in files {
+        write(path, text)?;
+    }
+    commit_all(&dir)?;
     Ok(dir)
 }
 
-/// ansible-playbook alone: three fresh containers and three upgrade containers provisioned at
+/// ansible-playbook alone (`playbook`, run from `dir`): the hosts' fresh containers and upgrade
+/// containers, started (and booted, with `systemd`) before the clock starts, provisioned at
 /// once (one run each), then the fresh ones again.
-async fn floor(
+pub async fn floor(
     engine: &Engine,
     dir: &Path,
+    playbook: &Path,
+    hosts: &[(&str, &str)],
     default: &str,
     production: &[String],
+    systemd: bool,
 ) -> Result<Duration, String> {
     let mut fresh = Vec::new();
     let mut upgrade = Vec::new();
-    for (i, _) in HOSTS.iter().enumerate() {
-        fresh.push(start(engine, default).await?);
+    for (i, _) in hosts.iter().enumerate() {
+        fresh.push(start(engine, default, systemd).await?);
         let image = production.get(i).cloned().unwrap_or_default();
-        upgrade.push(start(engine, &image).await?);
+        upgrade.push(start(engine, &image, systemd).await?);
     }
     let inventory = |ids: &[String]| -> String {
         let mut out = String::new();
-        for ((host, group), id) in HOSTS.iter().zip(ids) {
+        for ((host, group), id) in hosts.iter().zip(ids) {
             out.push_str(&format!("[{group}]\n{host} ansible_host={id}\n"));
         }
         out
     };
-    let fresh_inventory = dir.join("fresh.ini");
-    let upgrade_inventory = dir.join("upgrade.ini");
+    let inventories = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let fresh_inventory = inventories.path().join("fresh.ini");
+    let upgrade_inventory = inventories.path().join("upgrade.ini");
     std::fs::write(&fresh_inventory, inventory(&fresh)).map_err(|e| e.to_string())?;
     std::fs::write(&upgrade_inventory, inventory(&upgrade)).map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -215,7 +237,8 @@ async fn floor(
             .current_dir(dir)
             .arg("-i")
             .arg(&inventory)
-            .args(["-c", "community.docker.docker", "site.yml"])
+            .args(["-c", "community.docker.docker"])
+            .arg(playbook)
             .env("ANSIBLE_PIPELINING", "1")
             .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
             .stdout(Stdio::null())

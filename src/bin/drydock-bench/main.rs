@@ -1,6 +1,7 @@
 //! drydock's benchmarks: `drydock-bench checks`, `drydock-bench state`, `drydock-bench
 //! pipeline` (drydock against Molecule and the provisioning floor), `drydock-bench hosts` (a
-//! three-host project against its floor), or `all`.
+//! three-host project against its floor), `drydock-bench systemd` (boot cost, a systemd
+//! project against its floor), `drydock-bench requirements` (the roles cache), or `all`.
 //!
 //! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
@@ -10,13 +11,15 @@ mod micro;
 mod pipeline;
 mod soak;
 mod stats;
+mod systemd;
+mod watch;
 
 use std::process::ExitCode;
 
 use drydock::docker::Engine;
 
 const USAGE: &str =
-    "usage: drydock-bench [checks|state|pipeline|hosts|all|soak] [--rounds N] [--runs N]";
+    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|all|soak] [--rounds N] [--runs N] [--minutes M]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,7 +35,15 @@ fn main() -> ExitCode {
         .and_then(|n| n.parse::<usize>().ok());
     if !matches!(
         what.as_str(),
-        "checks" | "state" | "pipeline" | "hosts" | "all" | "soak"
+        "checks"
+            | "state"
+            | "pipeline"
+            | "hosts"
+            | "systemd"
+            | "requirements"
+            | "watch"
+            | "all"
+            | "soak"
     ) {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
@@ -53,7 +64,13 @@ fn main() -> ExitCode {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(50);
-    match runtime.block_on(run(&what, rounds, runs)) {
+    let minutes = args
+        .iter()
+        .position(|a| a == "--minutes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(10.0);
+    match runtime.block_on(run(&what, rounds, runs, minutes)) {
         Ok(table) => {
             println!("{table}");
             ExitCode::SUCCESS
@@ -65,7 +82,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(what: &str, rounds: Option<usize>, runs: usize) -> Result<String, String> {
+async fn run(
+    what: &str,
+    rounds: Option<usize>,
+    runs: usize,
+    minutes: f64,
+) -> Result<String, String> {
     let engine = Engine::connect().await.map_err(|e| e.to_string())?;
     let mut rows: Vec<[String; 4]> = Vec::new();
     if what == "soak" {
@@ -94,6 +116,19 @@ async fn run(what: &str, rounds: Option<usize>, runs: usize) -> Result<String, S
     }
     if what == "hosts" || what == "all" {
         let result = hosts::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "systemd" || what == "all" {
+        let result = systemd::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "requirements" || what == "all" {
+        eprintln!("requirements: one install, then the cache");
+        let result = systemd::requirements(rounds.unwrap_or(10)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "watch" || what == "all" {
+        let result = watch::run(&engine, rounds.unwrap_or(5), minutes).await?;
         rows.extend(result.rows());
     }
     if what == "checks" || what == "all" {

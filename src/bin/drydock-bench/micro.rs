@@ -11,8 +11,9 @@ use crate::stats::Sample;
 /// The project label of the benchmark's containers (removed by `drydock clean --all`).
 const PROJECT: &str = "drydock-bench";
 
-/// A labelled container of the benchmark, on the engine's default network.
-pub async fn start(engine: &Engine, image: &str) -> Result<String, String> {
+/// A labelled container of the benchmark, on the engine's default network; with `systemd`,
+/// booted and running.
+pub async fn start(engine: &Engine, image: &str, systemd: bool) -> Result<String, String> {
     let spec = ContainerSpec {
         image: image.to_string(),
         name: None,
@@ -23,9 +24,19 @@ pub async fn start(engine: &Engine, image: &str) -> Result<String, String> {
         .into(),
         hostname: None,
         network: None,
-        systemd: false,
+        systemd,
     };
-    engine.run_container(&spec).await.map_err(|e| e.to_string())
+    let id = engine
+        .run_container(&spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    if systemd {
+        engine
+            .wait_for_boot(&id, drydock::pipeline::session::BOOT_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(id)
 }
 
 /// Check evaluation: 500 declarative checks against one container.
@@ -38,34 +49,46 @@ pub struct ChecksResult {
     pub exec: Sample,
 }
 
-/// The check file: 100 file, 100 package, 100 user, 100 group, 50 process and 50 port checks.
-fn checks_yaml(packages: &[String], users: &[String], groups: &[String]) -> String {
+/// How many checks of each kind: files (`/srv/checks/fNNN`), packages, users, groups,
+/// processes (`sleep`), closed ports.
+pub struct Mix {
+    pub files: usize,
+    pub packages: usize,
+    pub users: usize,
+    pub groups: usize,
+    pub processes: usize,
+    pub ports: usize,
+}
+
+/// Checks of the kinds and numbers `mix` says, naming the image's own packages, users and
+/// groups.
+pub fn checks_yaml(mix: &Mix, packages: &[String], users: &[String], groups: &[String]) -> String {
     let mut y = String::new();
-    for i in 0..100 {
+    for i in 0..mix.files {
         y.push_str(&format!("- name: file {i}\n  file: /srv/checks/f{i:03}\n  type: file\n  mode: \"0644\"\n  owner: root\n"));
     }
-    for i in 0..100 {
+    for i in 0..mix.packages {
         y.push_str(&format!(
             "- name: package {i}\n  package: {}\n",
             packages[i % packages.len()]
         ));
     }
-    for i in 0..100 {
+    for i in 0..mix.users {
         y.push_str(&format!(
             "- name: user {i}\n  user: {}\n",
             users[i % users.len()]
         ));
     }
-    for i in 0..100 {
+    for i in 0..mix.groups {
         y.push_str(&format!(
             "- name: group {i}\n  group: {}\n",
             groups[i % groups.len()]
         ));
     }
-    for i in 0..50 {
+    for i in 0..mix.processes {
         y.push_str(&format!("- name: process {i}\n  process: sleep\n"));
     }
-    for i in 0..50 {
+    for i in 0..mix.ports {
         y.push_str(&format!(
             "- name: port {i}\n  port: {}\n  listening: false\n",
             10000 + i
@@ -74,7 +97,7 @@ fn checks_yaml(packages: &[String], users: &[String], groups: &[String]) -> Stri
     y
 }
 
-fn words(output: &[u8]) -> Vec<String> {
+pub fn words(output: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(output)
         .split_whitespace()
         .map(String::from)
@@ -83,7 +106,7 @@ fn words(output: &[u8]) -> Vec<String> {
 
 /// Runs the check benchmark `rounds` times on `image`.
 pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<ChecksResult, String> {
-    let id = start(engine, image).await?;
+    let id = start(engine, image, false).await?;
     let result = async {
         let setup = "mkdir -p /srv/checks && for i in $(seq -w 0 99); do echo x > /srv/checks/f0$i; done; chmod 644 /srv/checks/*";
         let out = engine.exec(&id, &["/bin/sh", "-c", setup], &[], None).await.map_err(|e| e.to_string())?;
@@ -96,7 +119,8 @@ pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<Check
             .map_err(|e| e.to_string())?;
         let users = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/passwd"], &[], None).await.map_err(|e| e.to_string())?;
         let groups = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/group"], &[], None).await.map_err(|e| e.to_string())?;
-        let yaml = checks_yaml(&words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
+        let mix = Mix { files: 100, packages: 100, users: 100, groups: 100, processes: 50, ports: 50 };
+        let yaml = checks_yaml(&mix, &words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
         let checks = drydock::config::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
             .map_err(|d| format!("{} invalid checks", d.len()))?;
         let refs: Vec<&drydock::config::Check> = checks.iter().collect();
@@ -147,7 +171,7 @@ pub struct StateResult {
 }
 
 /// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
@@ -166,8 +190,8 @@ fn cpu_seconds() -> f64 {
 
 /// Runs the state benchmark `rounds` times on `image`, comparing the whole filesystem.
 pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateResult, String> {
-    let a = start(engine, image).await?;
-    let b = match start(engine, image).await {
+    let a = start(engine, image, false).await?;
+    let b = match start(engine, image, false).await {
         Ok(b) => b,
         Err(e) => {
             let _ = engine.remove_container(&a).await;

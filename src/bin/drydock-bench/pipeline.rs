@@ -226,39 +226,16 @@ async fn floor(
     else {
         return Err("the floor is measured for the ansible provisioner".into());
     };
-    let fresh = crate::micro::start(engine, default).await?;
-    let upgrade = crate::micro::start(engine, production).await?;
-    let started = Instant::now();
-    let playbook_run = |id: String| {
-        let root = project.root.clone();
-        let playbook = playbook.clone();
-        async move {
-            let status = Command::new("ansible-playbook")
-                .current_dir(&root)
-                .args(["-i", &format!("{id},"), "-c", "community.docker.docker"])
-                .arg(&playbook)
-                .env("ANSIBLE_PIPELINING", "1")
-                .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .map_err(|e| e.to_string())?;
-            status
-                .success()
-                .then_some(())
-                .ok_or_else(|| format!("ansible-playbook failed on {id}"))
-        }
-    };
-    let fresh_path = async {
-        playbook_run(fresh.clone()).await?;
-        playbook_run(fresh.clone()).await
-    };
-    let outcome = tokio::try_join!(fresh_path, playbook_run(upgrade.clone()));
-    let elapsed = started.elapsed();
-    let _ = engine.remove_container(&fresh).await;
-    let _ = engine.remove_container(&upgrade).await;
-    outcome.map(|_| elapsed)
+    crate::hosts::floor(
+        engine,
+        &project.root,
+        playbook,
+        &[(project.name.as_str(), "bench")],
+        default,
+        &[production.to_string()],
+        false,
+    )
+    .await
 }
 
 /// Makes the throwaway venv and the Molecule project (from `bench/molecule`) once.
@@ -455,6 +432,7 @@ mod tests {
             fresh: 3,
             upgrade: 4,
             idempotence: 5,
+            reboot: 9,
             checks: 6,
             diff: 7,
             cleanup: 8,
@@ -469,6 +447,7 @@ mod tests {
             ("checks", 6),
             ("diff", 7),
             ("cleanup", 8),
+            ("reboot", 9),
         ] {
             assert_eq!(json[key], want, "{key}");
         }

@@ -34,6 +34,24 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
         .ok_or_else(|| format!("git {args:?} failed"))
 }
 
+/// Makes `dir` a git repository on `main` with everything in it committed.
+pub fn commit_all(dir: &std::path::Path) -> Result<(), String> {
+    git(dir, &["init", "-q", "-b", "main"])?;
+    git(dir, &["add", "-A"])?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-qm",
+            "bench",
+        ],
+    )
+}
+
 /// Runs a shell-provisioned project `runs` times, a new commit every tenth run.
 pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
     let dir = std::env::temp_dir().join(format!("drydock-soak-{}", std::process::id()));

@@ -6,6 +6,7 @@
 //! the plays that matched no host. Ansible's human output is kept for the report as it is.
 
 pub mod events;
+pub mod requirements;
 
 use std::path::Path;
 
@@ -38,6 +39,19 @@ impl Provisioner for Ansible<'_> {
         request: &Request<'_>,
         output: &Output<'_>,
     ) -> Result<Outcome, ProvisionError> {
+        let installed = match &self.settings.requirements {
+            Some(file) => match requirements::ensure(request.root, file, output).await {
+                Ok(installed) => installed,
+                Err(failure) => {
+                    return Ok(Outcome::failed(
+                        request.machines,
+                        failure,
+                        output.take_log(),
+                    ))
+                }
+            },
+            None => None,
+        };
         let private = Private::write(self.settings, request.machines)?;
         let mut command = crate::process::piped("ansible-playbook");
         command.current_dir(request.root);
@@ -98,6 +112,28 @@ impl Provisioner for Ansible<'_> {
             .env("PYTHONUNBUFFERED", "1");
         for var in request.env {
             command.env(&var.name, &var.value);
+        }
+        if let Some(installed) = &installed {
+            // In front of what the tree's ansible.cfg (or the environment) already searches.
+            let env = |name: &str| {
+                request
+                    .env
+                    .iter()
+                    .find(|v| v.name == name)
+                    .map(|v| v.value.clone())
+                    .or_else(|| std::env::var(name).ok())
+                    .filter(|v| !v.is_empty())
+            };
+            let roles = requirements::search_path(&installed.roles, "roles", request.root, &env);
+            let collections = requirements::search_path(
+                &installed.collections,
+                "collections",
+                request.root,
+                &env,
+            );
+            command
+                .env("ANSIBLE_ROLES_PATH", roles)
+                .env("ANSIBLE_COLLECTIONS_PATH", collections);
         }
         let mut child = command.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {

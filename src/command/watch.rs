@@ -1,0 +1,372 @@
+//! `drydock watch`, `drydock history`, `drydock outages`: the checks as monitoring, and what the
+//! history store remembers of it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{connect, load_project, Exit, Outcome};
+use crate::check::Selection;
+use crate::cli::{Cli, Format, HistoryArgs, OutagesArgs, WatchArgs};
+use crate::config::{self, Project};
+use crate::error::Error;
+use crate::event::{Events, Scope};
+use crate::history::{self, History};
+use crate::watch::notify::{Notifier, Smtp};
+use crate::watch::{self as monitor, Monitor, RoundReport, Settings, Target};
+
+/// The time between rounds unless told.
+const DEFAULT_EVERY: Duration = Duration::from_secs(60);
+
+/// `drydock watch`.
+pub async fn watch(
+    cli: &Cli,
+    args: &WatchArgs,
+    events: &Events,
+    cancel: CancellationToken,
+) -> Result<Outcome, Error> {
+    let project = load_project(cli)?;
+    let w = &project.watch;
+    let selection = Selection::from(&args.select);
+    let checks: Vec<config::Check> = config::load_checks(&project)?
+        .into_iter()
+        .filter(|c| selection.selects(c))
+        .collect();
+    if checks
+        .iter()
+        .all(|c| c.tags.iter().any(|t| t == monitor::DIAGNOSTIC))
+    {
+        return Err(Error::NothingToRun(
+            "no check to watch: the selection matches none, or only diagnostic ones".into(),
+        ));
+    }
+    if let Some((check, name)) = monitor::unknown_requirements(&checks) {
+        return Err(Error::Usage(format!(
+            "{}:{}: `requires`: check `{}` requires `{name}`, which is not a selected check",
+            check.file.display(),
+            check.line,
+            check.name
+        )));
+    }
+    let names: Vec<String> = if args.targets.is_empty() {
+        w.targets.clone()
+    } else {
+        args.targets.clone()
+    };
+    if names.is_empty() {
+        return Err(Error::Usage(
+            "no target: name them (`drydock watch container:web local ssh://deploy@db1`) or list them in `watch.targets`".into(),
+        ));
+    }
+    let ssh_config = args
+        .ssh_config
+        .clone()
+        .or_else(|| w.ssh_config.as_ref().map(|p| project.root.join(p)));
+    let engine = if names.iter().any(|n| n.starts_with("container:")) {
+        Some(connect(cli, events, &cancel).await?)
+    } else {
+        None
+    };
+    let targets = names
+        .iter()
+        .map(|n| Target::parse(n, engine.as_ref(), ssh_config.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Usage)?;
+    let settings = Settings {
+        confirm: args.confirm.or(w.confirm).unwrap_or(2),
+        confirm_interval: args
+            .confirm_interval
+            .or(w.confirm_interval)
+            .unwrap_or(Duration::from_secs(1)),
+        recover: args.recover.or(w.recover).unwrap_or(2).max(1),
+        concurrency: w.concurrency.unwrap_or(16),
+        retention: w.retention.unwrap_or(Duration::from_secs(30 * 24 * 3600)),
+    };
+    let notifier = notifier(&project, args)?;
+    let store = History::open(&history_path(&project, args.history.as_ref()))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut monitor =
+        Monitor::new(targets, checks, settings, store, notifier).map_err(Error::Usage)?;
+    let json = cli.global.format == Format::Json;
+
+    if args.once {
+        let round = monitor.round(events).await.map_err(infrastructure)?;
+        let exit = if round.failing() {
+            Exit::Fail
+        } else if round.unreachable() {
+            Exit::Infrastructure
+        } else {
+            Exit::Pass
+        };
+        return Ok(Outcome::text(render(&round, json), exit));
+    }
+
+    let every = args.every.or(w.every).unwrap_or(DEFAULT_EVERY);
+    let scope = Scope::Scenario("watch".into());
+    let mut rounds = 0u64;
+    let mut last: RoundReport;
+    loop {
+        // A round is never cut short: SIGTERM lets it finish and its notifications go out.
+        last = monitor.round(events).await.map_err(infrastructure)?;
+        rounds += 1;
+        events.note(&scope, summary_line(&last));
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+    monitor.flush(events).await;
+    let pending = monitor.history().pending().unwrap_or(0);
+    let mut text = format!("drydock watch: stopped after {rounds} round(s)");
+    if pending > 0 {
+        text.push_str(&format!(
+            "; {pending} notification(s) wait in the history store and go out on the next start"
+        ));
+    }
+    if json {
+        text = render(&last, true);
+    }
+    Ok(Outcome::text(text, Exit::Pass))
+}
+
+fn infrastructure(message: String) -> Error {
+    Error::Infrastructure {
+        part: "history store".into(),
+        message,
+    }
+}
+
+/// Where notifications go, from the flags and `watch:`.
+fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
+    let w = &project.watch;
+    let secret = match (&args.webhook_secret, &w.webhook_secret_from_env) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+            Error::Usage(format!(
+                "`watch.webhook_secret_from_env`: the host environment variable `{var}` is not set"
+            ))
+        })?),
+        (None, None) => None,
+    };
+    let smtp = match (&args.smtp, &w.smtp) {
+        (Some(server), _) => {
+            let from = args.mail_from.clone().ok_or_else(|| {
+                Error::Usage("--smtp needs --mail-from and at least one --mail-to".into())
+            })?;
+            if args.mail_to.is_empty() {
+                return Err(Error::Usage(
+                    "--smtp needs --mail-from and at least one --mail-to".into(),
+                ));
+            }
+            Some(smtp(server, from, args.mail_to.clone())?)
+        }
+        (None, Some(s)) => Some(smtp(&s.server, s.from.clone(), s.to.clone())?),
+        (None, None) => None,
+    };
+    Notifier::new(
+        args.webhook.clone().or_else(|| w.webhook.clone()),
+        secret,
+        args.alertmanager.clone().or_else(|| w.alertmanager.clone()),
+        smtp,
+        args.heartbeat.clone().or_else(|| w.heartbeat.clone()),
+    )
+    .map_err(Error::Usage)
+}
+
+fn smtp(server: &str, from: String, to: Vec<String>) -> Result<Smtp, Error> {
+    let (host, port) = match server.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>().map_err(|_| {
+                Error::Usage(format!(
+                    "`{server}`: `{p}` is not a port; expected host:port"
+                ))
+            })?,
+        ),
+        None => (server.to_string(), 25),
+    };
+    Ok(Smtp {
+        host,
+        port,
+        from,
+        to,
+    })
+}
+
+/// The history store's path: the flag, `watch.history`, or `.drydock/history.db` beside
+/// drydock.yaml.
+fn history_path(project: &Project, flag: Option<&PathBuf>) -> PathBuf {
+    match (flag, &project.watch.history) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => project.root.join(p),
+        (None, None) => project.root.join(history::DEFAULT_PATH),
+    }
+}
+
+/// The store for `history`/`outages`: the flag, or the project's.
+fn open_store(cli: &Cli, flag: Option<&PathBuf>) -> Result<History, Error> {
+    let path = match flag {
+        Some(p) => p.clone(),
+        None => history_path(&load_project(cli)?, None),
+    };
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "no history store at {}: `drydock watch` makes it",
+            path.display()
+        )));
+    }
+    History::open(&path).map_err(Error::Usage)
+}
+
+fn summary_line(round: &RoundReport) -> String {
+    let checks: usize = round.targets.iter().map(|t| t.checks.len()).sum();
+    let failing: usize = round
+        .targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .filter(|c| c.state != monitor::state::Phase::Passing)
+        .count();
+    let unknown = round
+        .targets
+        .iter()
+        .filter(|t| t.unreachable.is_some())
+        .count();
+    format!(
+        "round in {:.2} s: {} target(s), {checks} check(s), {failing} failing, {unknown} unreachable, {} notification(s){}",
+        round.duration_ms as f64 / 1000.0,
+        round.targets.len(),
+        round.notifications.len(),
+        if round.pending > 0 {
+            format!(", {} waiting for a receiver", round.pending)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// A round for people, or as JSON.
+fn render(round: &RoundReport, json: bool) -> String {
+    if json {
+        return serde_json::to_string_pretty(round).unwrap_or_default();
+    }
+    let mut out = format!("drydock watch · {}\n\n", summary_line(round));
+    for t in &round.targets {
+        out.push_str(&format!("  {:<7} {}\n", t.status, t.target));
+        if let Some(why) = &t.unreachable {
+            out.push_str(&format!("          unreachable: {why}\n"));
+            continue;
+        }
+        for c in t
+            .checks
+            .iter()
+            .filter(|c| c.status != "pass" || c.state != monitor::state::Phase::Passing)
+        {
+            let since = c
+                .since
+                .as_ref()
+                .map(|s| format!(" (failing since {s})"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "          {} {}{since}: {}\n",
+                c.status, c.name, c.message
+            ));
+        }
+    }
+    for n in &round.notifications {
+        out.push_str(&format!("\nsent: {} — {}", n.headline(), n.message));
+    }
+    out
+}
+
+/// `drydock history`.
+pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<Outcome, Error> {
+    let store = open_store(cli, args.history.as_ref())?;
+    let since = history::now_ms() - args.since.as_millis() as i64;
+    let rounds = store
+        .rounds(since, args.target.as_deref())
+        .map_err(Error::Usage)?;
+    if cli.global.format == Format::Json {
+        return Ok(Outcome::text(
+            serde_json::to_string_pretty(&rounds).unwrap_or_default(),
+            Exit::Pass,
+        ));
+    }
+    let mut out = format!("{} round(s)\n", rounds.len());
+    for r in &rounds {
+        out.push_str(&format!(
+            "{}  {:>6} ms  {} pass, {} fail, {} unreachable\n",
+            monitor::rfc3339(r.at),
+            r.duration_ms,
+            r.passed,
+            r.failed,
+            r.unknown
+        ));
+        for p in &r.problems {
+            let what = if p.check.is_empty() {
+                "(target)".to_string()
+            } else {
+                p.check.clone()
+            };
+            out.push_str(&format!(
+                "    {} {} {what}: {}\n",
+                p.status, p.target, p.message
+            ));
+        }
+    }
+    Ok(Outcome::text(out.trim_end().to_string(), Exit::Pass))
+}
+
+/// `drydock outages`.
+pub fn outages(cli: &Cli, args: &OutagesArgs) -> Result<Outcome, Error> {
+    let store = open_store(cli, args.history.as_ref())?;
+    let now = history::now_ms();
+    let outages = store
+        .outages(now - args.since.as_millis() as i64)
+        .map_err(Error::Usage)?;
+    if cli.global.format == Format::Json {
+        return Ok(Outcome::text(
+            serde_json::to_string_pretty(&outages).unwrap_or_default(),
+            Exit::Pass,
+        ));
+    }
+    let mut out = String::new();
+    for (kind, title) in [
+        ("check", "Checks that failed"),
+        (
+            "unreachable",
+            "Targets the monitor could not reach (not check failures)",
+        ),
+    ] {
+        let list: Vec<_> = outages.iter().filter(|o| o.kind == kind).collect();
+        out.push_str(&format!("{title}: {}\n", list.len()));
+        for o in list {
+            let to =
+                o.to.map(monitor::rfc3339)
+                    .unwrap_or_else(|| "now (ongoing)".into());
+            let lasted = o.to.unwrap_or(now) - o.from;
+            let what = if o.check.is_empty() {
+                o.target.clone()
+            } else {
+                format!("{} · {}", o.target, o.check)
+            };
+            out.push_str(&format!(
+                "  {what}: {} → {to}, {}\n      {}\n",
+                monitor::rfc3339(o.from),
+                lasted_text(lasted),
+                o.message
+            ));
+        }
+    }
+    Ok(Outcome::text(out.trim_end().to_string(), Exit::Pass))
+}
+
+/// `95000` → `1 min 35 s`.
+pub fn lasted_text(ms: i64) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}

@@ -1,0 +1,549 @@
+//! The history store: every watch round's results, the state each watched check is in, the
+//! transitions that sent notifications, and the notifications still to deliver — in one SQLite
+//! file (WAL: a crash loses no committed round).
+//!
+//! Outages are read back from the transitions: a `failing` and the `recovered` that ends it
+//! (a check's outage), an `unreachable` and its `reachable` (the monitor could not see the
+//! target: listed apart, never as a check failure).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// The default store, beside `drydock.yaml`.
+pub const DEFAULT_PATH: &str = ".drydock/history.db";
+
+/// At most this many notifications wait for delivery; the oldest go first when it is full.
+pub const OUTBOX_LIMIT: i64 = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rounds (
+  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+  passed INTEGER NOT NULL, failed INTEGER NOT NULL, unknown INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+  round INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+  target TEXT NOT NULL, check_name TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS results_by_check ON results(target, check_name, round);
+CREATE INDEX IF NOT EXISTS results_by_round ON results(round);
+CREATE INDEX IF NOT EXISTS rounds_by_time ON rounds(at);
+CREATE TABLE IF NOT EXISTS transitions (
+  id TEXT PRIMARY KEY, at INTEGER NOT NULL, since INTEGER NOT NULL, target TEXT NOT NULL,
+  check_name TEXT NOT NULL, event TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS transitions_by_time ON transitions(at);
+CREATE TABLE IF NOT EXISTS states (
+  target TEXT NOT NULL, check_name TEXT NOT NULL, state TEXT NOT NULL,
+  PRIMARY KEY (target, check_name));
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT NOT NULL, channel TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL,
+  next_at INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (id, channel));
+";
+
+/// The store.
+pub struct History {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// One check's result in a round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    /// The target.
+    pub target: String,
+    /// The check (empty: the target itself).
+    pub check: String,
+    /// `pass`, `fail`, `error`, `skipped` or `unknown`.
+    pub status: String,
+    /// What was found.
+    pub message: String,
+}
+
+/// A transition that sent a notification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    /// The notification's id.
+    pub id: String,
+    /// When it happened (unix ms).
+    pub at: i64,
+    /// Since when the condition held (unix ms).
+    pub since: i64,
+    /// The target.
+    pub target: String,
+    /// The check (empty for `unreachable`/`reachable`).
+    pub check: String,
+    /// `failing`, `recovered`, `unreachable` or `reachable`.
+    pub event: String,
+    /// What was found.
+    pub message: String,
+}
+
+/// A notification waiting for delivery on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The notification's id (the same on every attempt).
+    pub id: String,
+    /// `webhook`, `alertmanager`, `email`.
+    pub channel: String,
+    /// What to send.
+    pub payload: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// One round to record.
+pub struct Round<'a> {
+    /// When it started (unix ms).
+    pub at: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// Every result.
+    pub results: &'a [ResultRow],
+    /// The transitions it caused.
+    pub transitions: &'a [Transition],
+    /// The states after it: (target, check, state as JSON).
+    pub states: &'a [(String, String, String)],
+    /// Notifications to queue: (id, channel, payload).
+    pub outbox: &'a [(String, String, String)],
+}
+
+/// Something that was down, from when to when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outage {
+    /// The target.
+    pub target: String,
+    /// The check; empty when the monitor could not reach the target.
+    pub check: String,
+    /// `check` (a check failed) or `unreachable` (the monitor could not see the target).
+    pub kind: String,
+    /// Since when (unix ms).
+    pub from: i64,
+    /// Until when (unix ms); `None`: still down.
+    pub to: Option<i64>,
+    /// The failure's message.
+    pub message: String,
+}
+
+/// A round, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundRow {
+    /// Its id.
+    pub id: i64,
+    /// When (unix ms).
+    pub at: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// Checks that passed.
+    pub passed: i64,
+    /// Checks that failed.
+    pub failed: i64,
+    /// Targets that could not be reached.
+    pub unknown: i64,
+    /// Its results that were not a pass.
+    pub problems: Vec<ResultRow>,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("history store {}: {e}", path.display())
+}
+
+impl History {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<History, String> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| err(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(path, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| err(path, e))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| err(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| err(path, e))?;
+        Ok(History {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let mut conn = self.conn.lock().map_err(|_| err(&self.path, "poisoned"))?;
+        f(&mut conn).map_err(|e| err(&self.path, e))
+    }
+
+    /// Records a round, its transitions, the states after it and the notifications it queues,
+    /// all or nothing.
+    pub fn record(&self, round: &Round<'_>) -> Result<i64, String> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let count = |status: &str| {
+                round
+                    .results
+                    .iter()
+                    .filter(|r| r.status == status && !r.check.is_empty())
+                    .count() as i64
+            };
+            let unknown = round
+                .results
+                .iter()
+                .filter(|r| r.status == "unknown" && r.check.is_empty())
+                .count() as i64;
+            tx.execute(
+                "INSERT INTO rounds (at, duration_ms, passed, failed, unknown) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![round.at, round.duration_ms, count("pass"), count("fail"), unknown],
+            )?;
+            let id = tx.last_insert_rowid();
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO results (round, target, check_name, status, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for r in round.results {
+                    insert.execute(params![id, r.target, r.check, r.status, r.message])?;
+                }
+                let mut insert = tx.prepare(
+                    "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for t in round.transitions {
+                    insert.execute(params![t.id, t.at, t.since, t.target, t.check, t.event, t.message])?;
+                }
+                let mut upsert = tx.prepare(
+                    "INSERT INTO states (target, check_name, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (target, check_name) DO UPDATE SET state = excluded.state",
+                )?;
+                for (target, check, state) in round.states {
+                    upsert.execute(params![target, check, state])?;
+                }
+                let mut queue = tx.prepare(
+                    "INSERT OR IGNORE INTO outbox (id, channel, payload, attempts, next_at, created) VALUES (?1, ?2, ?3, 0, ?4, ?4)",
+                )?;
+                for (nid, channel, payload) in round.outbox {
+                    queue.execute(params![nid, channel, payload, round.at])?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY created DESC LIMIT -1 OFFSET ?1)",
+                params![OUTBOX_LIMIT],
+            )?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Every stored state: (target, check, state as JSON).
+    pub fn states(&self) -> Result<Vec<(String, String, String)>, String> {
+        self.with(|conn| {
+            let mut q = conn.prepare("SELECT target, check_name, state FROM states")?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Notifications due for an attempt at `now`, oldest first.
+    pub fn due(&self, now: i64) -> Result<Vec<Pending>, String> {
+        self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT id, channel, payload, attempts FROM outbox WHERE next_at <= ?1 ORDER BY created, id",
+            )?;
+            let rows = q.query_map(params![now], |r| {
+                Ok(Pending {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// How many notifications wait.
+    pub fn pending(&self) -> Result<i64, String> {
+        self.with(|conn| conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)))
+    }
+
+    /// A notification was delivered on `channel`.
+    pub fn delivered(&self, id: &str, channel: &str) -> Result<(), String> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM outbox WHERE id = ?1 AND channel = ?2",
+                params![id, channel],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A delivery failed: try again at `next_at`.
+    pub fn retry_at(&self, id: &str, channel: &str, next_at: i64) -> Result<(), String> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_at = ?3 WHERE id = ?1 AND channel = ?2",
+                params![id, channel, next_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Rounds since `since` (unix ms), newest first, each with its problems; `target` limits
+    /// the results to one target.
+    pub fn rounds(&self, since: i64, target: Option<&str>) -> Result<Vec<RoundRow>, String> {
+        self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT id, at, duration_ms, passed, failed, unknown FROM rounds o WHERE at >= ?1
+                 AND (?2 IS NULL OR EXISTS (SELECT 1 FROM results r WHERE r.round = o.id AND r.target = ?2))
+                 ORDER BY at DESC, id DESC",
+            )?;
+            let mut rounds: Vec<RoundRow> = q
+                .query_map(params![since, target], |r| {
+                    Ok(RoundRow {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        duration_ms: r.get(2)?,
+                        passed: r.get(3)?,
+                        failed: r.get(4)?,
+                        unknown: r.get(5)?,
+                        problems: Vec::new(),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut q = conn.prepare(
+                "SELECT target, check_name, status, message FROM results WHERE round = ?1 AND status != 'pass' AND (?2 IS NULL OR target = ?2) ORDER BY target, check_name",
+            )?;
+            for round in &mut rounds {
+                round.problems = q
+                    .query_map(params![round.id, target], |r| {
+                        Ok(ResultRow {
+                            target: r.get(0)?,
+                            check: r.get(1)?,
+                            status: r.get(2)?,
+                            message: r.get(3)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+            }
+            Ok(rounds)
+        })
+    }
+
+    /// What was down since `since` (unix ms): each failure from its start to its recovery (or
+    /// still going), oldest first.
+    pub fn outages(&self, since: i64) -> Result<Vec<Outage>, String> {
+        let transitions = self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT id, at, since, target, check_name, event, message FROM transitions ORDER BY at, id",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok(Transition {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    since: r.get(2)?,
+                    target: r.get(3)?,
+                    check: r.get(4)?,
+                    event: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut open: Vec<Outage> = Vec::new();
+        let mut done: Vec<Outage> = Vec::new();
+        for t in transitions {
+            let kind = if t.check.is_empty() {
+                "unreachable"
+            } else {
+                "check"
+            };
+            match t.event.as_str() {
+                "failing" | "unreachable" => open.push(Outage {
+                    target: t.target,
+                    check: t.check,
+                    kind: kind.into(),
+                    from: t.since,
+                    to: None,
+                    message: t.message,
+                }),
+                "recovered" | "reachable" => {
+                    if let Some(i) = open
+                        .iter()
+                        .position(|o| o.target == t.target && o.check == t.check)
+                    {
+                        let mut o = open.remove(i);
+                        o.to = Some(t.at);
+                        done.push(o);
+                    }
+                }
+                _ => {}
+            }
+        }
+        done.extend(open);
+        done.retain(|o| o.to.is_none_or(|to| to >= since));
+        done.sort_by_key(|o| (o.from, o.target.clone(), o.check.clone()));
+        Ok(done)
+    }
+
+    /// How many of the last day's results of a check failed, and how many there were.
+    pub fn failure_rate(
+        &self,
+        target: &str,
+        check: &str,
+        since: i64,
+    ) -> Result<(i64, i64), String> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT coalesce(sum(r.status = 'fail'), 0), count(*) FROM results r JOIN rounds o ON o.id = r.round
+                 WHERE r.target = ?1 AND r.check_name = ?2 AND o.at >= ?3",
+                params![target, check, since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
+    /// Removes rounds (and their results) and transitions older than `before` (unix ms).
+    pub fn prune(&self, before: i64) -> Result<usize, String> {
+        self.with(|conn| {
+            let n = conn.execute("DELETE FROM rounds WHERE at < ?1", params![before])?;
+            conn.execute(
+                "DELETE FROM transitions WHERE at < ?1 AND event IN ('recovered', 'reachable')",
+                params![before],
+            )?;
+            Ok(n)
+        })
+    }
+
+    /// The newest round's time, if any.
+    pub fn last_round(&self) -> Result<Option<i64>, String> {
+        self.with(|conn| {
+            conn.query_row("SELECT max(at) FROM rounds", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (History, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "drydock-history-{}-{}.db",
+            std::process::id(),
+            now_ms()
+        ));
+        (History::open(&path).unwrap(), path)
+    }
+
+    fn row(target: &str, check: &str, status: &str) -> ResultRow {
+        ResultRow {
+            target: target.into(),
+            check: check.into(),
+            status: status.into(),
+            message: format!("{check} {status}"),
+        }
+    }
+
+    fn transition(
+        id: &str,
+        at: i64,
+        since: i64,
+        target: &str,
+        check: &str,
+        event: &str,
+    ) -> Transition {
+        Transition {
+            id: id.into(),
+            at,
+            since,
+            target: target.into(),
+            check: check.into(),
+            event: event.into(),
+            message: "down".into(),
+        }
+    }
+
+    #[test]
+    fn outages_pair_failures_with_recoveries_and_keep_unreachability_apart() {
+        let (h, path) = store();
+        let rounds = [
+            (
+                1_000,
+                vec![transition("a", 1_000, 900, "web", "nginx", "failing")],
+            ),
+            (
+                2_000,
+                vec![transition("b", 2_000, 1_900, "db", "", "unreachable")],
+            ),
+            (
+                5_000,
+                vec![transition("c", 5_000, 900, "web", "nginx", "recovered")],
+            ),
+        ];
+        for (at, transitions) in &rounds {
+            h.record(&Round {
+                at: *at,
+                duration_ms: 10,
+                results: &[row("web", "nginx", "fail")],
+                transitions,
+                states: &[],
+                outbox: &[],
+            })
+            .unwrap();
+        }
+        let outages = h.outages(0).unwrap();
+        assert_eq!(outages.len(), 2);
+        assert_eq!(
+            (
+                outages[0].target.as_str(),
+                outages[0].check.as_str(),
+                outages[0].kind.as_str()
+            ),
+            ("web", "nginx", "check")
+        );
+        assert_eq!((outages[0].from, outages[0].to), (900, Some(5_000)));
+        assert_eq!(outages[1].kind, "unreachable");
+        assert_eq!((outages[1].from, outages[1].to), (1_900, None));
+        assert_eq!(h.outages(6_000).unwrap().len(), 1, "only the ongoing one");
+        assert_eq!(h.failure_rate("web", "nginx", 0).unwrap(), (3, 3));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn the_outbox_keeps_a_notification_until_it_is_delivered() {
+        let (h, path) = store();
+        h.record(&Round {
+            at: 100,
+            duration_ms: 1,
+            results: &[row("web", "nginx", "fail")],
+            transitions: &[],
+            states: &[("web".into(), "nginx".into(), "{}".into())],
+            outbox: &[("n1".into(), "webhook".into(), "{}".into())],
+        })
+        .unwrap();
+        assert_eq!(h.due(100).unwrap().len(), 1);
+        h.retry_at("n1", "webhook", 500).unwrap();
+        assert!(h.due(499).unwrap().is_empty());
+        let again = h.due(500).unwrap();
+        assert_eq!((again[0].id.as_str(), again[0].attempts), ("n1", 1));
+        h.delivered("n1", "webhook").unwrap();
+        assert_eq!(h.pending().unwrap(), 0);
+        assert_eq!(h.states().unwrap().len(), 1);
+        // A reopened store has every committed round.
+        drop(h);
+        let h = History::open(&path).unwrap();
+        assert_eq!(h.rounds(0, None).unwrap().len(), 1);
+        assert_eq!(h.rounds(0, Some("elsewhere")).unwrap().len(), 0);
+        let _ = std::fs::remove_file(&path);
+    }
+}

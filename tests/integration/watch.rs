@@ -1,0 +1,597 @@
+//! `drydock watch` against real targets and real receivers on 127.0.0.1: a webhook receiver,
+//! Debian's Alertmanager, an SMTP server (aiosmtpd), sshd.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::fixture::{dockerfile_image, free_port, wait_for_port, Container, Daemon, Project};
+
+/// nginx on Debian, started by hand (the container's PID 1 sleeps).
+const NGINX: &str = "FROM debian:bookworm-slim\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light python3 >/dev/null && rm -rf /var/lib/apt/lists/*\n";
+
+const CHECKS: &str = r#"- name: nginx runs
+  process: nginx
+- name: page is served
+  requires: [nginx runs]
+  http: http://localhost/
+- name: port 80 from the monitor
+  requires: [nginx runs]
+  from: drydock
+  port: 80
+- name: warm-up
+  command: "test -f /tmp/warm || { touch /tmp/warm; exit 1; }"
+- name: nginx error log
+  tags: [diagnostic]
+  command: "ls /var/log/nginx"
+"#;
+
+/// A webhook receiver: every request's headers and body, answered 200.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// A receiver on a port of its own.
+    fn any() -> Receiver {
+        Receiver::start(0)
+    }
+
+    fn start(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, s) = (got.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                g.lock()
+                    .unwrap()
+                    .push((head, String::from_utf8_lossy(&body).into_owned()));
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Receiver {
+            port,
+            got,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The JSON bodies received so far.
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).expect("a JSON body"))
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn exec(container: &Container, command: &str) {
+    let id = container.id.clone();
+    let command = command.to_string();
+    crate::fixture::with_engine(|engine| async move {
+        let out = engine
+            .exec(&id, &["/bin/sh", "-c", &command], &[], None)
+            .await
+            .expect("exec");
+        assert_eq!(
+            out.exit_code,
+            0,
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+fn project(name: &str) -> Project {
+    Project::new(name)
+        .file(
+            "drydock.yaml",
+            &format!("name: {name}\nimages:\n  default:\n    dockerfile: Dockerfile\nprovision:\n  shell: {{ script: p.sh }}\nchecks: [checks.yaml]\n"),
+        )
+        .file("Dockerfile", "FROM scratch\n")
+        .file("p.sh", "true\n")
+        .file("checks.yaml", CHECKS)
+}
+
+fn events(bodies: &[serde_json::Value], event: &str) -> Vec<serde_json::Value> {
+    bodies
+        .iter()
+        .filter(|b| b["event"] == event)
+        .cloned()
+        .collect()
+}
+
+/// Alertmanager's active alerts named `alertname`.
+fn active_alerts(port: u16, alertname: &str) -> usize {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("alertmanager");
+    write!(
+        stream,
+        "GET /api/v2/alerts?active=true HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("[]");
+    // Chunked or not, the alert names appear as plain text.
+    body.matches(&format!("\"alertname\":\"{alertname}\""))
+        .count()
+}
+
+/// A project `name` watching a new nginx container: the project, the container, the target.
+fn watching_nginx(name: &str) -> (Project, Container, String) {
+    let project = project(name);
+    let image = dockerfile_image(name, &format!("drydock/{name}:nginx"), NGINX);
+    let nginx = Container::start(name, &image, &["nginx"]);
+    let target = format!("container:{}", nginx.id);
+    (project, nginx, target)
+}
+
+#[test]
+fn a_stopped_nginx_is_notified_once_and_its_recovery_once_on_every_channel() {
+    let (project, nginx, target) = watching_nginx("it-watch");
+    let dir = project.path().to_path_buf();
+
+    let hook = Receiver::any();
+    let am_port = free_port();
+    let am_config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        "route: { receiver: none, group_wait: 1s }\nreceivers: [ { name: none } ]\n",
+    )
+    .unwrap();
+    let _alertmanager = Daemon::start(
+        "prometheus-alertmanager",
+        &[
+            &format!("--config.file={}", am_config.display()),
+            &format!("--web.listen-address=127.0.0.1:{am_port}"),
+            &format!("--storage.path={}", dir.join("am").display()),
+            "--cluster.listen-address=",
+        ],
+        &dir.join("alertmanager.log"),
+    );
+    let smtp_port = free_port();
+    let maildir = dir.join("mail");
+    // Debian's python3, which has aiosmtpd.
+    let _smtp = Daemon::start(
+        "/usr/bin/python3",
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{smtp_port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            &maildir.display().to_string(),
+        ],
+        &dir.join("smtp.log"),
+    );
+    wait_for_port(am_port);
+    wait_for_port(smtp_port);
+
+    let hook_url = format!("http://127.0.0.1:{}/hook", hook.port);
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    let smtp = format!("127.0.0.1:{smtp_port}");
+    let round = || {
+        let run = project.drydock_env(
+            &[
+                "watch",
+                &target,
+                "--once",
+                "--confirm-interval",
+                "300ms",
+                "--webhook",
+                &hook_url,
+                "--alertmanager",
+                &am_url,
+                "--smtp",
+                &smtp,
+                "--mail-from",
+                "drydock@example.org",
+                "--mail-to",
+                "ops@example.org",
+                "--format",
+                "json",
+            ],
+            &[("DRYDOCK_WEBHOOK_SECRET", "s3cret")],
+        );
+        assert!(
+            run.code == 0 || run.code == 1,
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        run
+    };
+
+    // The warm-up check fails once and passes on the confirmation re-run: a flap, no alert.
+    let first = round();
+    first.expect_code(0);
+    let json = first.json();
+    let warm = json["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "warm-up")
+        .cloned()
+        .unwrap();
+    assert_eq!(warm["status"], "pass");
+    assert_eq!(warm["flapped"], true);
+    assert_eq!(json["notifications"], serde_json::json!([]));
+    assert!(hook.bodies().is_empty());
+
+    // nginx stops: one failing notification (the dependent checks are skipped, not alerted).
+    exec(&nginx, "nginx -s stop; sleep 0.5");
+    let down = round();
+    down.expect_code(1);
+    let json = down.json();
+    let checks = json["targets"][0]["checks"].as_array().unwrap().clone();
+    let status = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(status("nginx runs"), "fail");
+    assert_eq!(status("page is served"), "skipped");
+    assert_eq!(status("port 80 from the monitor"), "skipped");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    let failing = &bodies[0];
+    assert_eq!(failing["event"], "failing");
+    assert_eq!(failing["check"], "nginx runs");
+    assert_eq!(failing["target"], target.as_str());
+    assert_eq!(failing["diagnostics"][0]["name"], "nginx error log");
+    let (head, body) = hook.got.lock().unwrap()[0].clone();
+    let signature = drydock::watch::notify::signature("s3cret", body.as_bytes());
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("x-drydock-signature: {signature}")),
+        "{head}"
+    );
+    assert_eq!(active_alerts(am_port, "DrydockCheckFailing"), 1);
+    let mails: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .expect("the SMTP server got mail")
+        .flatten()
+        .collect();
+    assert_eq!(mails.len(), 1);
+    // Quoted-printable soft line breaks and folded headers undone.
+    let mail = std::fs::read_to_string(mails[0].path())
+        .unwrap()
+        .replace("=\n", "")
+        .replace("\n ", " ");
+    for field in [
+        "Subject: [drydock] FAILING: nginx runs on container:",
+        "Event:         failing",
+        "Check:         nginx runs",
+        "Target:        container:",
+        "Since:         20",
+        "Message:       ",
+        "Failure rate:  0 of the last day's 1 round(s) before this one failed",
+        "drydock:       ",
+        "[pass] nginx error log",
+    ] {
+        assert!(mail.contains(field), "{field} not in\n{mail}");
+    }
+
+    // Still down: nothing new.
+    round().expect_code(1);
+    assert_eq!(hook.bodies().len(), 1);
+
+    // Back: recovered after two passing rounds, once.
+    exec(&nginx, "nginx");
+    round().expect_code(1);
+    assert_eq!(
+        events(&hook.bodies(), "recovered").len(),
+        0,
+        "one pass is not a recovery"
+    );
+    round().expect_code(0);
+    let recovered = events(&hook.bodies(), "recovered");
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0]["check"], "nginx runs");
+    assert_eq!(recovered[0]["since"], failing["since"]);
+    assert_eq!(hook.bodies().len(), 2);
+    assert_eq!(active_alerts(am_port, "DrydockCheckFailing"), 0, "resolved");
+
+    let outages = project.drydock(&["outages", "--format", "json"]);
+    outages.expect_code(0);
+    let list = outages.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    assert_eq!(list[0]["check"], "nginx runs");
+    assert_eq!(list[0]["kind"], "check");
+    let lasted = list[0]["to"].as_i64().unwrap() - list[0]["from"].as_i64().unwrap();
+    assert!(lasted > 0, "{list:#}");
+    let text = project.drydock(&["outages"]);
+    assert!(
+        text.stdout.contains("Checks that failed: 1"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn an_unreachable_target_is_never_a_failure_and_a_late_receiver_gets_the_same_id() {
+    let (project, nginx, target) = watching_nginx("it-watch-gone");
+    let port = free_port();
+    let hook_url = format!("http://127.0.0.1:{port}/hook");
+    let round = || {
+        project.drydock(&[
+            "watch",
+            &target,
+            "--once",
+            "--confirm-interval",
+            "200ms",
+            "--webhook",
+            &hook_url,
+            "--format",
+            "json",
+        ])
+    };
+    round().expect_code(0);
+
+    // The receiver is down, and the target is stopped: unknown, not failing.
+    let id = nginx.id.clone();
+    crate::fixture::with_engine(|engine| async move {
+        engine
+            .stop_container(&id, Duration::from_secs(1))
+            .await
+            .expect("stop");
+    });
+    let gone = round();
+    gone.expect_code(3);
+    let json = gone.json();
+    assert_eq!(json["targets"][0]["status"], "unknown");
+    assert!(json["targets"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "unknown" && c["state"] == "passing"));
+    let sent = &json["notifications"];
+    assert_eq!(sent.as_array().unwrap().len(), 1);
+    assert_eq!(sent[0]["event"], "unreachable");
+    let first_id = sent[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(json["pending"], 1);
+    let again = round();
+    again.expect_code(3);
+    assert_eq!(again.json()["notifications"], serde_json::json!([]));
+    assert_eq!(again.json()["pending"], 1);
+
+    // The receiver is back: the queued notification arrives with its id. (Its retry is due
+    // a few seconds after the failed attempts.)
+    let hook = Receiver::start(port);
+    let mut delivered = Vec::new();
+    for _ in 0..20 {
+        let r = round();
+        r.expect_code(3);
+        delivered = hook.bodies();
+        if !delivered.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    assert_eq!(delivered[0]["event"], "unreachable");
+    assert_eq!(delivered[0]["id"], first_id.as_str());
+
+    let history = project.drydock(&["outages", "--format", "json"]);
+    let list = history.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["kind"], "unreachable");
+    assert!(list[0]["to"].is_null(), "still unreachable");
+}
+
+#[test]
+fn local_and_ssh_targets_run_the_same_checks() {
+    let project = project("it-watch-ssh");
+    let dir = project.path().to_path_buf();
+    let port = free_port();
+    let project = project.file(
+        "checks.yaml",
+        &format!("- name: root exists\n  user: root\n- name: os release\n  file: /etc/os-release\n- name: sshd listens\n  port: {port}\n- name: sshd from the monitor\n  from: drydock\n  port: {port}\n- name: a command\n  command: uname -s\n  stdout: [Linux]\n"),
+    );
+    let keygen = |path: &std::path::Path| {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path)
+            .status()
+            .expect("ssh-keygen");
+        assert!(status.success());
+    };
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("client_key"));
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    std::fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let _sshd = Daemon::start(
+        "/usr/sbin/sshd",
+        &[
+            "-D",
+            "-e",
+            "-f",
+            &dir.join("sshd_config").display().to_string(),
+        ],
+        &dir.join("sshd.log"),
+    );
+    wait_for_port(port);
+    let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+    std::fs::write(
+        dir.join("known_hosts"),
+        format!("[127.0.0.1]:{port} {host_key}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ssh_config"),
+        format!(
+            "Host 127.0.0.1\n  IdentityFile {0}/client_key\n  UserKnownHostsFile {0}/known_hosts\n  IdentitiesOnly yes\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let ssh_target = format!("ssh://root@127.0.0.1:{port}");
+    let run = project.drydock(&[
+        "watch",
+        "local",
+        &ssh_target,
+        "--ssh-config",
+        &dir.join("ssh_config").display().to_string(),
+        "--once",
+        "--format",
+        "json",
+    ]);
+    run.expect_code(0);
+    let json = run.json();
+    for t in json["targets"].as_array().unwrap() {
+        assert_eq!(t["status"], "pass", "{t:#}");
+        assert_eq!(t["checks"].as_array().unwrap().len(), 5);
+    }
+    // Reaching the target, the fact script and the command check: one ssh session.
+    let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap();
+    assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
+
+    // A wrong host key is not accepted: the target is unreachable, not failing.
+    std::fs::write(
+        dir.join("known_hosts"),
+        format!(
+            "[127.0.0.1]:{port} {}",
+            std::fs::read_to_string(dir.join("client_key.pub")).unwrap()
+        ),
+    )
+    .unwrap();
+    let run = project.drydock(&[
+        "watch",
+        &ssh_target,
+        "--ssh-config",
+        &dir.join("ssh_config").display().to_string(),
+        "--once",
+        "--format",
+        "json",
+        "--history",
+        &dir.join("other.db").display().to_string(),
+    ]);
+    run.expect_code(3);
+    assert_eq!(run.json()["targets"][0]["status"], "unknown");
+}
+
+#[test]
+fn the_daemon_pings_its_heartbeat_every_round_and_stops_cleanly_on_sigterm() {
+    let project = project("it-watch-daemon").file(
+        "checks.yaml",
+        "- name: os release\n  file: /etc/os-release\n",
+    );
+    let beat = Receiver::any();
+    let url = format!("http://127.0.0.1:{}/ping/abc", beat.port);
+    let child = crate::fixture::drydock_command()
+        .current_dir(project.path())
+        .args(["watch", "local", "--every", "1s", "--heartbeat", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start drydock watch");
+    let mut beats = 0;
+    for _ in 0..100 {
+        beats = beat.got.lock().unwrap().len();
+        if beats >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(beats >= 3, "{beats} heartbeat(s)");
+    let requests = beat.got.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|(head, _)| head.starts_with("GET /ping/abc HTTP/1.1")),
+        "{requests:#?}"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("drydock watch: stopped after "),
+        "{stdout}"
+    );
+
+    // A failing round pings the failure URL.
+    let project = project.file(
+        "checks.yaml",
+        "- name: nothing here\n  file: /nonexistent/drydock\n",
+    );
+    let run = project.drydock(&[
+        "watch",
+        "local",
+        "--once",
+        "--confirm",
+        "0",
+        "--heartbeat",
+        &url,
+    ]);
+    run.expect_code(1);
+    let last = beat.got.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        last.0.starts_with("GET /ping/abc/fail HTTP/1.1"),
+        "{}",
+        last.0
+    );
+}
