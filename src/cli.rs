@@ -72,11 +72,29 @@ pub enum Command {
     Init(InitArgs),
     /// Run the checks against live targets, round after round, as monitoring: confirmed
     /// failures and recoveries are notified once each.
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// The watch rounds in the history store, with what did not pass.
     History(HistoryArgs),
     /// What was down, from when to when, for how long (from the history store).
     Outages(OutagesArgs),
+    /// Serve the history store over HTTP: the JSON API, Prometheus metrics and a dashboard.
+    Serve(ServeArgs),
+}
+
+/// `drydock serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen.
+    #[arg(
+        long,
+        value_name = "ADDRESS:PORT",
+        default_value = "127.0.0.1:8080",
+        env = "DRYDOCK_LISTEN"
+    )]
+    pub listen: std::net::SocketAddr,
+    /// The history store (default: watch.history, else .drydock/history.db).
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
+    pub history: Option<PathBuf>,
 }
 
 /// `drydock watch`.
@@ -134,6 +152,9 @@ pub struct WatchArgs {
     /// An ssh client configuration (`ssh -F`) for ssh:// targets.
     #[arg(long, value_name = "PATH")]
     pub ssh_config: Option<PathBuf>,
+    /// While watching, serve the HTTP API, metrics and dashboard here (as `drydock serve`).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `drydock history`.
@@ -269,6 +290,10 @@ pub struct RunArgs {
     /// project's `reboot: true`; needs `images.default.init: systemd`).
     #[arg(long, env = "DRYDOCK_REBOOT")]
     pub reboot: bool,
+    /// Record the run in this history store (default: watch.history, else
+    /// .drydock/history.db), for `drydock serve`.
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
+    pub history: Option<PathBuf>,
 }
 
 /// `drydock check`.

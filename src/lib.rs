@@ -6,6 +6,7 @@
 //! it so.
 #![warn(missing_docs)]
 
+pub mod api;
 #[cfg(test)]
 mod architecture;
 pub mod check;

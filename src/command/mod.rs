@@ -12,6 +12,7 @@ mod list;
 mod output;
 mod promote;
 mod run;
+mod serve;
 mod snapshot;
 mod watch;
 
@@ -106,6 +107,7 @@ pub async fn execute(cli: &Cli, events: &Events, cancel: CancellationToken) -> O
         Command::Watch(args) => watch::watch(cli, args, events, cancel).await,
         Command::History(args) => watch::history(cli, args),
         Command::Outages(args) => watch::outages(cli, args),
+        Command::Serve(args) => serve::serve(cli, args, events, cancel).await,
         Command::Clean(args) => clean::clean(cli, args, events, cancel).await,
     };
     result.unwrap_or_else(|e| output::failure(cli, &e))

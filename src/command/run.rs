@@ -1,18 +1,23 @@
 //! `drydock run`: the policy around the pipeline — nothing selected is exit 4, `--locked`
 //! needs a committed snapshot, `--fail-on-flaky` turns a flaky pass into a failure.
 
+use std::path::Path;
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 
 use super::output::{playbook_of, reported};
+use super::watch::history_path;
 use super::{connect, load_project, Outcome};
 use crate::check::Selection;
 use crate::cli::{Cli, RunArgs};
 use crate::config;
 use crate::error::Error;
-use crate::event::Events;
+use crate::event::{Events, Scope};
+use crate::history::{self, History, RunRow};
 use crate::outcome::Verdict;
 use crate::pipeline::run::RunOptions;
-use crate::report::RunReport;
+use crate::report::{self, RunReport};
 use crate::state::snapshot;
 
 /// `drydock run`.
@@ -52,6 +57,8 @@ pub async fn run(
     }
     let engine = connect(cli, events, &cancel).await?;
     let playbook = playbook_of(&project);
+    let history = history_path(&project, args.history.as_ref());
+    let retention = project.watch.retention.unwrap_or(history::RETENTION);
     let options = RunOptions {
         project,
         checks,
@@ -62,8 +69,32 @@ pub async fn run(
         provision_timeout: args.provision_timeout,
     };
     let report = crate::pipeline::run::run(&engine, options, events, cancel).await?;
+    record(&history, retention, &report, events);
     let verdict = verdict(&report, args.fail_on_flaky);
     Ok(reported(report, verdict, &args.reports, playbook))
+}
+
+/// Records the run in the history store, for `drydock serve`, keeping `retention` of runs. A store that cannot take it
+/// costs the run nothing: the report is still printed and written; a note says what failed.
+fn record(path: &Path, retention: Duration, report: &RunReport, events: &Events) {
+    let now = history::now_ms();
+    let row = RunRow {
+        run_id: report.run_id.clone(),
+        at: now,
+        project: report.project.clone(),
+        command: "run".into(),
+        verdict: report.verdict.as_str().into(),
+        duration_ms: report.duration_ms as i64,
+    };
+    let keep_after = now - retention.as_millis() as i64;
+    let recorded = History::open(path)
+        .and_then(|store| store.record_run(&row, &report::to_json(report), keep_after));
+    if let Err(e) = recorded {
+        events.note(
+            &Scope::Diff,
+            format!("this run was not recorded in the history store: {e}"),
+        );
+    }
 }
 
 /// The verdict the exit code follows: the report's, except that with `--fail-on-flaky` a pass

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{connect, load_project, Exit, Outcome};
+use crate::api::Api;
 use crate::check::Selection;
 use crate::cli::{Cli, Format, HistoryArgs, OutagesArgs, WatchArgs};
 use crate::config::{self, Project};
@@ -81,16 +82,22 @@ pub async fn watch(
             .unwrap_or(Duration::from_secs(1)),
         recover: args.recover.or(w.recover).unwrap_or(2).max(1),
         concurrency: w.concurrency.unwrap_or(16),
-        retention: w.retention.unwrap_or(Duration::from_secs(30 * 24 * 3600)),
+        retention: w.retention.unwrap_or(history::RETENTION),
     };
     let notifier = notifier(&project, args)?;
-    let store = History::open(&history_path(&project, args.history.as_ref()))
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let store_path = history_path(&project, args.history.as_ref());
+    let store = History::open(&store_path).map_err(|e| Error::Usage(e.to_string()))?;
     let mut monitor =
         Monitor::new(targets, checks, settings, store, notifier).map_err(Error::Usage)?;
     let json = cli.global.format == Format::Json;
 
     if args.once {
+        if args.listen.is_some() {
+            return Err(Error::Usage(
+                "--listen serves while watching round after round; it does not go with --once"
+                    .into(),
+            ));
+        }
         let round = monitor.round(events).await.map_err(infrastructure)?;
         let exit = if round.failing() {
             Exit::Fail
@@ -104,6 +111,30 @@ pub async fn watch(
 
     let every = args.every.or(w.every).unwrap_or(DEFAULT_EVERY);
     let scope = Scope::Scenario("watch".into());
+    // The API reads through a connection of its own: a round's write never waits for it.
+    let server = match args.listen {
+        Some(address) => {
+            let listener = super::serve::bind(address).await?;
+            let reader = History::open(&store_path).map_err(Error::Usage)?;
+            // Rounds are never cut short, so a monitor that finished none for three
+            // intervals and a minute is stuck: /healthz says so.
+            let stale_after = every * 3 + Duration::from_secs(60);
+            let stop = cancel.child_token();
+            events.note(
+                &scope,
+                format!(
+                    "serving the API on http://{}/",
+                    listener.local_addr().unwrap_or(address)
+                ),
+            );
+            let api = Api::new(reader, Some(stale_after));
+            Some((
+                tokio::spawn(crate::api::serve(listener, api, stop.clone())),
+                stop,
+            ))
+        }
+        None => None,
+    };
     let mut rounds = 0u64;
     let mut last: RoundReport;
     loop {
@@ -117,6 +148,10 @@ pub async fn watch(
         }
     }
     monitor.flush(events).await;
+    if let Some((task, stop)) = server {
+        stop.cancel();
+        let _ = task.await;
+    }
     let pending = monitor.history().pending().unwrap_or(0);
     let mut text = format!("drydock watch: stopped after {rounds} round(s)");
     if pending > 0 {
@@ -196,7 +231,7 @@ fn smtp(server: &str, from: String, to: Vec<String>) -> Result<Smtp, Error> {
 
 /// The history store's path: the flag, `watch.history`, or `.drydock/history.db` beside
 /// drydock.yaml.
-fn history_path(project: &Project, flag: Option<&PathBuf>) -> PathBuf {
+pub(super) fn history_path(project: &Project, flag: Option<&PathBuf>) -> PathBuf {
     match (flag, &project.watch.history) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => project.root.join(p),
@@ -353,20 +388,10 @@ pub fn outages(cli: &Cli, args: &OutagesArgs) -> Result<Outcome, Error> {
             out.push_str(&format!(
                 "  {what}: {} → {to}, {}\n      {}\n",
                 monitor::rfc3339(o.from),
-                lasted_text(lasted),
+                monitor::lasted_text(lasted),
                 o.message
             ));
         }
     }
     Ok(Outcome::text(out.trim_end().to_string(), Exit::Pass))
-}
-
-/// `95000` → `1 min 35 s`.
-pub fn lasted_text(ms: i64) -> String {
-    let s = (ms.max(0) + 500) / 1000;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
 }

@@ -1,6 +1,6 @@
-//! The history store: every watch round's results, the state each watched check is in, the
-//! transitions that sent notifications, and the notifications still to deliver — in one SQLite
-//! file (WAL: a crash loses no committed round).
+//! The history store: every `drydock run`'s report, every watch round's results, the state each
+//! watched check is in, the transitions that sent notifications, and the notifications still to
+//! deliver — in one SQLite file (WAL: a crash loses no committed round).
 //!
 //! Outages are read back from the transitions: a `failing` and the `recovered` that ends it
 //! (a check's outage), an `unreachable` and its `reachable` (the monitor could not see the
@@ -14,6 +14,9 @@ use serde::Serialize;
 
 /// The default store, beside `drydock.yaml`.
 pub const DEFAULT_PATH: &str = ".drydock/history.db";
+
+/// How long rounds and runs are kept unless `watch.retention` says otherwise.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// At most this many notifications wait for delivery; the oldest go first when it is full.
 pub const OUTBOX_LIMIT: i64 = 10_000;
@@ -35,6 +38,12 @@ CREATE INDEX IF NOT EXISTS transitions_by_time ON transitions(at);
 CREATE TABLE IF NOT EXISTS states (
   target TEXT NOT NULL, check_name TEXT NOT NULL, state TEXT NOT NULL,
   PRIMARY KEY (target, check_name));
+CREATE TABLE IF NOT EXISTS latest (
+  target TEXT PRIMARY KEY, round INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, at INTEGER NOT NULL, project TEXT NOT NULL, command TEXT NOT NULL,
+  verdict TEXT NOT NULL, duration_ms INTEGER NOT NULL, report TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs(at);
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT NOT NULL, channel TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL,
   next_at INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (id, channel));
@@ -57,6 +66,19 @@ pub struct ResultRow {
     pub status: String,
     /// What was found.
     pub message: String,
+}
+
+#[cfg(test)]
+impl ResultRow {
+    /// A row for tests, its message `"{check} {status}"`.
+    pub fn sample(target: &str, check: &str, status: &str) -> ResultRow {
+        ResultRow {
+            target: target.into(),
+            check: check.into(),
+            status: status.into(),
+            message: format!("{check} {status}"),
+        }
+    }
 }
 
 /// A transition that sent a notification.
@@ -143,6 +165,23 @@ pub struct RoundRow {
     pub problems: Vec<ResultRow>,
 }
 
+/// A recorded run, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    /// The run's id.
+    pub run_id: String,
+    /// When it finished (unix ms).
+    pub at: i64,
+    /// The project.
+    pub project: String,
+    /// The command that made it (`run`).
+    pub command: String,
+    /// `pass`, `fail` or `error`.
+    pub verdict: String,
+    /// How long it took.
+    pub duration_ms: i64,
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("history store {}: {e}", path.display())
 }
@@ -202,6 +241,17 @@ impl History {
                 )?;
                 for r in round.results {
                     insert.execute(params![id, r.target, r.check, r.status, r.message])?;
+                }
+                let mut latest = tx.prepare(
+                    "INSERT INTO latest (target, round) VALUES (?1, ?2)
+                     ON CONFLICT (target) DO UPDATE SET round = excluded.round",
+                )?;
+                let mut seen: Vec<&str> = Vec::new();
+                for r in round.results {
+                    if !seen.contains(&r.target.as_str()) {
+                        seen.push(&r.target);
+                        latest.execute(params![r.target, id])?;
+                    }
                 }
                 let mut insert = tx.prepare(
                     "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -400,15 +450,138 @@ impl History {
         })
     }
 
-    /// Removes rounds (and their results) and transitions older than `before` (unix ms).
+    /// Removes rounds (and their results), runs and ended transitions older than `before`
+    /// (unix ms).
     pub fn prune(&self, before: i64) -> Result<usize, String> {
         self.with(|conn| {
             let n = conn.execute("DELETE FROM rounds WHERE at < ?1", params![before])?;
+            conn.execute(
+                "DELETE FROM latest WHERE round NOT IN (SELECT id FROM rounds)",
+                [],
+            )?;
+            conn.execute("DELETE FROM runs WHERE at < ?1", params![before])?;
             conn.execute(
                 "DELETE FROM transitions WHERE at < ?1 AND event IN ('recovered', 'reachable')",
                 params![before],
             )?;
             Ok(n)
+        })
+    }
+
+    /// Records a finished run: its report as JSON, found again by its id. Runs that finished
+    /// before `keep_after` (unix ms) go.
+    pub fn record_run(
+        &self,
+        run: &RunRow,
+        report_json: &str,
+        keep_after: i64,
+    ) -> Result<(), String> {
+        self.with(|conn| {
+            conn.execute("DELETE FROM runs WHERE at < ?1", params![keep_after])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (id, at, project, command, verdict, duration_ms, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    run.run_id,
+                    run.at,
+                    run.project,
+                    run.command,
+                    run.verdict,
+                    run.duration_ms,
+                    report_json
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub fn runs(&self, limit: i64) -> Result<Vec<RunRow>, String> {
+        self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT id, at, project, command, verdict, duration_ms FROM runs ORDER BY at DESC, id LIMIT ?1",
+            )?;
+            let rows = q.query_map(params![limit], |r| {
+                Ok(RunRow {
+                    run_id: r.get(0)?,
+                    at: r.get(1)?,
+                    project: r.get(2)?,
+                    command: r.get(3)?,
+                    verdict: r.get(4)?,
+                    duration_ms: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// One run's report (JSON), if it is stored.
+    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, String> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT report FROM runs WHERE id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// How many runs are stored, per verdict.
+    pub fn run_counts(&self) -> Result<Vec<(String, i64)>, String> {
+        self.with(|conn| {
+            let mut q = conn
+                .prepare("SELECT verdict, count(*) FROM runs GROUP BY verdict ORDER BY verdict")?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Each watched target's newest round: when it was, and its results (the target's own
+    /// row, check empty, first), by target. Targets that share a round (one monitor watches
+    /// them all) are read in one pass over it.
+    pub fn latest(&self) -> Result<Vec<(i64, Vec<ResultRow>)>, String> {
+        self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT l.target, l.round, o.at FROM latest l JOIN rounds o ON o.id = l.round ORDER BY l.target",
+            )?;
+            let targets: Vec<(String, i64, i64)> = q
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut rounds: Vec<i64> = targets.iter().map(|(_, round, _)| *round).collect();
+            rounds.sort_unstable();
+            rounds.dedup();
+            let mut q = conn.prepare(
+                "SELECT target, check_name, status, message FROM results WHERE round = ?1 ORDER BY rowid",
+            )?;
+            let mut by_target: std::collections::HashMap<(i64, String), Vec<ResultRow>> =
+                std::collections::HashMap::new();
+            for round in rounds {
+                let rows = q.query_map(params![round], |r| {
+                    Ok(ResultRow {
+                        target: r.get(0)?,
+                        check: r.get(1)?,
+                        status: r.get(2)?,
+                        message: r.get(3)?,
+                    })
+                })?;
+                for row in rows {
+                    let row = row?;
+                    by_target
+                        .entry((round, row.target.clone()))
+                        .or_default()
+                        .push(row);
+                }
+            }
+            Ok(targets
+                .into_iter()
+                .map(|(target, round, at)| {
+                    let mut rows = by_target.remove(&(round, target)).unwrap_or_default();
+                    // The target's own row (unreachable) first; the checks keep their order.
+                    rows.sort_by_key(|r| !r.check.is_empty());
+                    (at, rows)
+                })
+                .collect())
         })
     }
 
@@ -437,21 +610,18 @@ mod tests {
     use super::*;
 
     fn store() -> (History, PathBuf) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
             "drydock-history-{}-{}.db",
             std::process::id(),
-            now_ms()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         ));
+        let _ = std::fs::remove_file(&path);
         (History::open(&path).unwrap(), path)
     }
 
     fn row(target: &str, check: &str, status: &str) -> ResultRow {
-        ResultRow {
-            target: target.into(),
-            check: check.into(),
-            status: status.into(),
-            message: format!("{check} {status}"),
-        }
+        ResultRow::sample(target, check, status)
     }
 
     fn transition(
@@ -544,6 +714,73 @@ mod tests {
         let h = History::open(&path).unwrap();
         assert_eq!(h.rounds(0, None).unwrap().len(), 1);
         assert_eq!(h.rounds(0, Some("elsewhere")).unwrap().len(), 0);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    fn run_row(id: &str, at: i64, verdict: &str) -> RunRow {
+        RunRow {
+            run_id: id.into(),
+            at,
+            project: "web".into(),
+            command: "run".into(),
+            verdict: verdict.into(),
+            duration_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn runs_come_back_newest_first_by_id_and_old_ones_go() {
+        let (h, path) = store();
+        h.record_run(&run_row("r1", 1_000, "pass"), "{\"run_id\":\"r1\"}", 0)
+            .unwrap();
+        h.record_run(&run_row("r2", 2_000, "fail"), "{\"run_id\":\"r2\"}", 0)
+            .unwrap();
+        let ids: Vec<String> = h.runs(10).unwrap().into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["r2", "r1"]);
+        assert_eq!(h.runs(1).unwrap().len(), 1);
+        assert_eq!(
+            h.run_report("r1").unwrap().as_deref(),
+            Some("{\"run_id\":\"r1\"}")
+        );
+        assert_eq!(h.run_report("r9").unwrap(), None);
+        assert_eq!(
+            h.run_counts().unwrap(),
+            [("fail".to_string(), 1), ("pass".to_string(), 1)]
+        );
+        // A run recorded with a retention that ends after r1 and r2 removes them.
+        h.record_run(&run_row("r3", 9_000, "pass"), "{}", 5_000)
+            .unwrap();
+        let ids: Vec<String> = h.runs(10).unwrap().into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["r3"]);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn latest_gives_each_targets_newest_round() {
+        let (h, path) = store();
+        let round = |at: i64, results: &[ResultRow]| {
+            h.record(&Round {
+                at,
+                duration_ms: 1,
+                results,
+                transitions: &[],
+                states: &[],
+                outbox: &[],
+            })
+            .unwrap()
+        };
+        round(
+            1_000,
+            &[row("web", "nginx", "pass"), row("db", "pg", "pass")],
+        );
+        round(2_000, &[row("web", "nginx", "fail")]);
+        let latest = h.latest().unwrap();
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[0], (1_000, vec![row("db", "pg", "pass")]));
+        assert_eq!(latest[1], (2_000, vec![row("web", "nginx", "fail")]));
+        // Pruning the round a target was last seen in drops the target.
+        h.prune(1_500).unwrap();
+        assert_eq!(h.latest().unwrap().len(), 1);
         let _ = std::fs::remove_file(&path);
     }
 }

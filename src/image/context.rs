@@ -7,6 +7,9 @@ use globset::{GlobBuilder, GlobMatcher};
 
 use super::ImageError;
 
+/// drydock's own folder beside drydock.yaml, left out of every build context.
+const DRYDOCK_FOLDER: &str = ".drydock";
+
 /// A packed build context.
 pub struct PackedContext {
     /// The tar sent to the engine.
@@ -154,9 +157,11 @@ fn collect(
         let Ok(relative) = path.strip_prefix(root) else {
             continue;
         };
-        // The Dockerfile and .dockerignore are always sent, as Docker does.
+        // The Dockerfile and .dockerignore are always sent, as Docker does. drydock's own
+        // folder (the history store, written by every run) never is: it would change the
+        // digest, and rebuild the image, after every run.
         let always = relative == Path::new(".dockerignore") || relative == Path::new("Dockerfile");
-        if !always && ignore.ignored(relative) {
+        if relative == Path::new(DRYDOCK_FOLDER) || (!always && ignore.ignored(relative)) {
             continue;
         }
         let file_type = entry.file_type()?;
@@ -198,6 +203,10 @@ mod tests {
         std::fs::write(dir.join("notes.log"), "changed").unwrap();
         let ignored_change = pack(&dir).unwrap();
         assert_eq!(first.digest, ignored_change.digest);
+        // drydock's own folder (the history store) is never part of the context.
+        std::fs::create_dir_all(dir.join(".drydock")).unwrap();
+        std::fs::write(dir.join(".drydock/history.db"), "rows").unwrap();
+        assert_eq!(first.digest, pack(&dir).unwrap().digest);
         std::fs::write(dir.join("sub/a.txt"), "b").unwrap();
         let real_change = pack(&dir).unwrap();
         assert_ne!(first.digest, real_change.digest);

@@ -621,6 +621,16 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `95000` → `1 min 35 s`.
+pub fn lasted_text(ms: i64) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// Checks whose `requires:` names no check of the list, as (check, missing name).
 pub fn unknown_requirements(checks: &[Check]) -> Option<(&Check, &str)> {
     checks.iter().find_map(|c| {

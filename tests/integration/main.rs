@@ -3,6 +3,7 @@
 
 mod fixture;
 
+mod api;
 mod checks;
 mod faults;
 mod hosts;

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::fixture::{dockerfile_image, free_port, wait_for_port, Container, Daemon, Project};
+use crate::fixture::{
+    dockerfile_image, free_port, http_get, wait_for_port, Container, Daemon, Project,
+};
 
 /// nginx on Debian, started by hand (the container's PID 1 sleeps).
 const NGINX: &str = "FROM debian:bookworm-slim\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light python3 >/dev/null && rm -rf /var/lib/apt/lists/*\n";
@@ -532,9 +534,12 @@ fn the_daemon_pings_its_heartbeat_every_round_and_stops_cleanly_on_sigterm() {
     );
     let beat = Receiver::any();
     let url = format!("http://127.0.0.1:{}/ping/abc", beat.port);
+    let api = free_port();
+    let listen = format!("127.0.0.1:{api}");
     let child = crate::fixture::drydock_command()
         .current_dir(project.path())
         .args(["watch", "local", "--every", "1s", "--heartbeat", &url])
+        .args(["--listen", &listen])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -555,12 +560,36 @@ fn the_daemon_pings_its_heartbeat_every_round_and_stops_cleanly_on_sigterm() {
             .all(|(head, _)| head.starts_with("GET /ping/abc HTTP/1.1")),
         "{requests:#?}"
     );
+
+    // The API serves the rounds while the monitor watches.
+    let health = http_get(api, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let status = http_get(api, "/api/v1/status").json();
+    assert_eq!(status["passing"], true, "{status:#}");
+    assert_eq!(status["targets"][0]["target"], "local");
+    assert_eq!(status["targets"][0]["checks"][0]["name"], "os release");
+    assert_eq!(status["targets"][0]["checks"][0]["status"], "pass");
+    assert_eq!(status["targets"][0]["checks"][0]["state"], "passing");
+    let metrics = http_get(api, "/metrics").body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"drydock_check_up{target="local",check="os release"} 1"#),
+        "{metrics}"
+    );
+    let page = http_get(api, "/").body;
+    assert!(page.contains("All watched checks pass"), "{page}");
+
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", api)).is_err(),
+        "the API stops with the monitor"
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

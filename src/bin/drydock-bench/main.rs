@@ -1,11 +1,13 @@
 //! drydock's benchmarks: `drydock-bench checks`, `drydock-bench state`, `drydock-bench
 //! pipeline` (drydock against Molecule and the provisioning floor), `drydock-bench hosts` (a
 //! three-host project against its floor), `drydock-bench systemd` (boot cost, a systemd
-//! project against its floor), `drydock-bench requirements` (the roles cache), or `all`.
+//! project against its floor), `drydock-bench requirements` (the roles cache), `drydock-bench api` (the HTTP API under
+//! wrk), or `all`.
 //!
 //! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
 
+mod api;
 mod hosts;
 mod micro;
 mod pipeline;
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 use drydock::docker::Engine;
 
 const USAGE: &str =
-    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|all|soak] [--rounds N] [--runs N] [--minutes M]";
+    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|api|all|soak] [--rounds N] [--runs N] [--minutes M]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             | "systemd"
             | "requirements"
             | "watch"
+            | "api"
             | "all"
             | "soak"
     ) {
@@ -129,6 +132,10 @@ async fn run(
     }
     if what == "watch" || what == "all" {
         let result = watch::run(&engine, rounds.unwrap_or(5), minutes).await?;
+        rows.extend(result.rows());
+    }
+    if what == "api" || what == "all" {
+        let result = api::run(rounds.map_or(10, |r| r as u64)).await?;
         rows.extend(result.rows());
     }
     if what == "checks" || what == "all" {
