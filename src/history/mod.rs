@@ -191,6 +191,7 @@ impl History {
     pub fn open(path: &Path) -> Result<History, String> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| err(path, e))?;
+            keep_out_of_git(parent);
         }
         let conn = Connection::open(path).map_err(|e| err(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -594,6 +595,19 @@ impl History {
             .optional()
             .map(Option::flatten)
         })
+    }
+}
+
+/// drydock's own folder (`.drydock/` beside drydock.yaml) gets a `.gitignore` that ignores
+/// everything in it, so a run in a repository leaves `git status` clean. Best effort: a folder
+/// that cannot take it is left as it is.
+fn keep_out_of_git(folder: &Path) {
+    let gitignore = folder.join(".gitignore");
+    if folder.file_name() == Some(std::ffi::OsStr::new(".drydock")) && !gitignore.exists() {
+        let _ = std::fs::write(
+            gitignore,
+            "# Written by drydock: its history store does not belong in git.\n*\n",
+        );
     }
 }
 

@@ -41,6 +41,13 @@ fn every_run_is_recorded_and_served_back_over_http() {
         .commit("production");
     let pass = project.drydock(&["run", "--format", "json"]);
     pass.expect_code(0);
+    // The store's folder keeps itself out of git: the run leaves `git status` clean.
+    let git = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(project.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&git.stdout), "");
     let project = project.file("p.sh", "echo port=8080 > /etc/app.conf\n");
     let fail = project.drydock(&["run", "--format", "json"]);
     fail.expect_code(1);
