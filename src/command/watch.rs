@@ -376,9 +376,13 @@ pub fn outages(cli: &Cli, args: &OutagesArgs) -> Result<Outcome, Error> {
         let list: Vec<_> = outages.iter().filter(|o| o.kind == kind).collect();
         out.push_str(&format!("{title}: {}\n", list.len()));
         for o in list {
-            let to =
-                o.to.map(monitor::rfc3339)
-                    .unwrap_or_else(|| "now (ongoing)".into());
+            let to = match (o.to, o.ended_by.as_deref()) {
+                (Some(to), Some("unwatched")) => {
+                    format!("{} (no longer watched)", monitor::rfc3339(to))
+                }
+                (Some(to), _) => monitor::rfc3339(to),
+                (None, _) => "now (ongoing)".into(),
+            };
             let lasted = o.to.unwrap_or(now) - o.from;
             let what = if o.check.is_empty() {
                 o.target.clone()

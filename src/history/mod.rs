@@ -142,6 +142,9 @@ pub struct Outage {
     pub from: i64,
     /// Until when (unix ms); `None`: still down.
     pub to: Option<i64>,
+    /// What ended it: `recovered`, `reachable`, or `unwatched` (it left the configuration
+    /// while down); `None`: still down.
+    pub ended_by: Option<String>,
     /// The failure's message.
     pub message: String,
 }
@@ -283,6 +286,31 @@ impl History {
         })
     }
 
+    /// Forgets the states of checks and targets no longer watched: each `(transition, down)`
+    /// drops the state of the transition's target and check, and when it was `down` records
+    /// the transition (`unwatched`), which ends its outage.
+    pub fn unwatch(&self, gone: &[(Transition, bool)]) -> Result<(), String> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            for (t, down) in gone {
+                tx.execute(
+                    "DELETE FROM states WHERE target = ?1 AND check_name = ?2",
+                    params![t.target, t.check],
+                )?;
+                if *down {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![t.id, t.at, t.since, t.target, t.check, t.event, t.message],
+                    )?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
     /// Every stored state: (target, check, state as JSON).
     pub fn states(&self) -> Result<Vec<(String, String, String)>, String> {
         self.with(|conn| {
@@ -413,15 +441,17 @@ impl History {
                     kind: kind.into(),
                     from: t.since,
                     to: None,
+                    ended_by: None,
                     message: t.message,
                 }),
-                "recovered" | "reachable" => {
+                "recovered" | "reachable" | "unwatched" => {
                     if let Some(i) = open
                         .iter()
                         .position(|o| o.target == t.target && o.check == t.check)
                     {
                         let mut o = open.remove(i);
                         o.to = Some(t.at);
+                        o.ended_by = Some(t.event);
                         done.push(o);
                     }
                 }
@@ -462,7 +492,7 @@ impl History {
             )?;
             conn.execute("DELETE FROM runs WHERE at < ?1", params![before])?;
             conn.execute(
-                "DELETE FROM transitions WHERE at < ?1 AND event IN ('recovered', 'reachable')",
+                "DELETE FROM transitions WHERE at < ?1 AND event IN ('recovered', 'reachable', 'unwatched')",
                 params![before],
             )?;
             Ok(n)
@@ -698,7 +728,17 @@ mod tests {
         assert_eq!((outages[0].from, outages[0].to), (900, Some(5_000)));
         assert_eq!(outages[1].kind, "unreachable");
         assert_eq!((outages[1].from, outages[1].to), (1_900, None));
+        assert_eq!(outages[0].ended_by.as_deref(), Some("recovered"));
         assert_eq!(h.outages(6_000).unwrap().len(), 1, "only the ongoing one");
+        // The unreachable target leaves the configuration: its outage ends there, its state goes.
+        let mut gone = transition("d", 7_000, 1_900, "db", "", "unwatched");
+        gone.message = "no longer watched".into();
+        h.unwatch(&[(gone, true)]).unwrap();
+        let outages = h.outages(0).unwrap();
+        assert_eq!(
+            (outages[1].to, outages[1].ended_by.as_deref()),
+            (Some(7_000), Some("unwatched"))
+        );
         assert_eq!(h.failure_rate("web", "nginx", 0).unwrap(), (3, 3));
         let _ = std::fs::remove_file(&path);
     }

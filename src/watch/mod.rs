@@ -235,8 +235,22 @@ impl Monitor {
         // configuration must not keep an alert firing.
         let watched = |target: &str| monitor.targets.iter().any(|t| t.name == target);
         let known = |check: &str| monitor.smoke.iter().any(|c| c.name == check);
+        let mut unwatched = Vec::new();
         for (target, check, json) in monitor.history.states()? {
             if !watched(&target) || !(check.is_empty() || known(&check)) {
+                // What was down when it left the configuration ends there: no alert of its own
+                // will ever recover it.
+                let since = if check.is_empty() {
+                    serde_json::from_str::<TargetState>(&json)
+                        .ok()
+                        .and_then(|s| s.unreachable_since)
+                } else {
+                    serde_json::from_str::<CheckState>(&json)
+                        .ok()
+                        .filter(CheckState::is_failing)
+                        .and_then(|s| s.since)
+                };
+                unwatched.push(unwatched_transition(&target, &check, since));
                 continue;
             }
             if check.is_empty() {
@@ -247,6 +261,7 @@ impl Monitor {
                 monitor.checks.insert((target, check), s);
             }
         }
+        monitor.history.unwatch(&unwatched)?;
         Ok(monitor)
     }
 
@@ -619,6 +634,23 @@ pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
+}
+
+/// The record that ends an outage of a check or target no longer watched (`since`: when it
+/// started, if it was down), and drops its state.
+fn unwatched_transition(target: &str, check: &str, since: Option<i64>) -> (Transition, bool) {
+    let at = history::now_ms();
+    let key = format!("unwatched\n{target}\n{check}\n{at}");
+    let transition = Transition {
+        id: blake3::hash(key.as_bytes()).to_hex()[..20].to_string(),
+        at,
+        since: since.unwrap_or(at),
+        target: target.to_string(),
+        check: check.to_string(),
+        event: "unwatched".into(),
+        message: "no longer watched: it left the configuration".into(),
+    };
+    (transition, since.is_some())
 }
 
 /// `95000` → `1 min 35 s`.

@@ -623,4 +623,25 @@ fn the_daemon_pings_its_heartbeat_every_round_and_stops_cleanly_on_sigterm() {
         "{}",
         last.0
     );
+
+    // The failing check leaves the configuration: its outage ends there, marked so.
+    let project = project.file(
+        "checks.yaml",
+        "- name: os release\n  file: /etc/os-release\n",
+    );
+    project
+        .drydock(&["watch", "local", "--once", "--confirm", "0"])
+        .expect_code(0);
+    let outages = project.drydock(&["outages", "--format", "json"]);
+    outages.expect_code(0);
+    let outages: serde_json::Value = serde_json::from_str(&outages.stdout).unwrap();
+    let ended: Vec<_> = outages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["check"] == "nothing here")
+        .collect();
+    assert_eq!(ended.len(), 1, "{outages:#}");
+    assert_eq!(ended[0]["ended_by"], "unwatched");
+    assert!(ended[0]["to"].is_i64(), "{outages:#}");
 }
