@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use drydock::cli::{Cli, Format};
+use drydock::cli::{Cli, Command, Format};
 use drydock::command::{self, Exit, Outcome};
 use drydock::event::{Event, Events};
 use drydock::report;
@@ -65,7 +65,12 @@ fn main() -> ExitCode {
 /// Runs the command with progress on stderr and signals wired to cancellation.
 async fn execute(cli: &Cli) -> Outcome {
     let cancel = CancellationToken::new();
-    spawn_signal_handler(cancel.clone());
+    let stopping = match &cli.command {
+        Command::Watch(_) => "stopping after this round and its notifications",
+        Command::Serve(_) => "stopping the server",
+        _ => "removing this run's containers",
+    };
+    spawn_signal_handler(cancel.clone(), stopping);
     let mode = report::terminal::choose(cli.global.quiet);
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let reporter = tokio::spawn(report::terminal::render(receiver, mode));
@@ -110,7 +115,8 @@ fn print_stdout(text: &str) {
 }
 
 /// The first SIGINT/SIGTERM cancels the run (cleanup follows); a second one exits at once.
-fn spawn_signal_handler(cancel: CancellationToken) {
+/// `stopping` says what the first one leads to.
+fn spawn_signal_handler(cancel: CancellationToken, stopping: &'static str) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -127,7 +133,9 @@ fn spawn_signal_handler(cancel: CancellationToken) {
             }
             count += 1;
             if count == 1 {
-                eprintln!("\ndrydock: interrupted; removing this run's containers (press Ctrl-C again to exit at once)");
+                eprintln!(
+                    "\ndrydock: interrupted; {stopping} (press Ctrl-C again to exit at once)"
+                );
                 cancel.cancel();
             } else {
                 std::process::exit(i32::from(code::INTERRUPTED));

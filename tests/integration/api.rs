@@ -131,6 +131,13 @@ fn every_run_is_recorded_and_served_back_over_http() {
     let ended = stop(server);
     ended.expect_code(0);
     assert_eq!(ended.stdout.trim(), "drydock serve: stopped");
+    assert!(
+        ended
+            .stderr
+            .contains("drydock: interrupted; stopping the server"),
+        "{}",
+        ended.stderr
+    );
 }
 
 #[test]
