@@ -143,6 +143,25 @@ pub struct WatchArgs {
     /// A recipient (repeatable).
     #[arg(long, value_name = "ADDRESS")]
     pub mail_to: Vec<String>,
+    /// How the SMTP connection is protected: none (default), starttls (required) or tls.
+    #[arg(long, value_name = "MODE", value_parser = ["none", "starttls", "tls"])]
+    pub smtp_tls: Option<String>,
+    /// Log in to the SMTP relay as this user (needs --smtp-tls starttls or tls; the password
+    /// comes from DRYDOCK_SMTP_PASSWORD).
+    #[arg(long, value_name = "USER")]
+    pub smtp_user: Option<String>,
+    /// The SMTP password.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "DRYDOCK_SMTP_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub smtp_password: Option<String>,
+    /// A root certificate (PEM) to trust for the SMTP relay, beside the public ones.
+    #[arg(long, value_name = "PATH")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// A URL pinged every round (`/fail` appended when something is down).
     #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
     pub heartbeat: Option<String>,

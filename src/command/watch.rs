@@ -10,11 +10,12 @@ use super::{connect, load_project, Exit, Outcome};
 use crate::api::Api;
 use crate::check::Selection;
 use crate::cli::{Cli, Format, HistoryArgs, OutagesArgs, WatchArgs};
+use crate::config::watch::SmtpSettings;
 use crate::config::{self, Project};
 use crate::error::Error;
 use crate::event::{Events, Scope};
 use crate::history::{self, History};
-use crate::watch::notify::{Notifier, Smtp};
+use crate::watch::notify::{Notifier, Smtp, SmtpSecurity};
 use crate::watch::{self as monitor, Monitor, RoundReport, Settings, Target};
 
 /// The time between rounds unless told.
@@ -175,15 +176,11 @@ fn infrastructure(message: String) -> Error {
 /// Where notifications go, from the flags and `watch:`.
 fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
     let w = &project.watch;
-    let secret = match (&args.webhook_secret, &w.webhook_secret_from_env) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
-            Error::Usage(format!(
-                "`watch.webhook_secret_from_env`: the host environment variable `{var}` is not set"
-            ))
-        })?),
-        (None, None) => None,
-    };
+    let secret = secret_of(
+        args.webhook_secret.as_ref(),
+        w.webhook_secret_from_env.as_ref(),
+        "watch.webhook_secret_from_env",
+    )?;
     let smtp = match (&args.smtp, &w.smtp) {
         (Some(server), _) => {
             let from = args.mail_from.clone().ok_or_else(|| {
@@ -194,9 +191,23 @@ fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
                     "--smtp needs --mail-from and at least one --mail-to".into(),
                 ));
             }
-            Some(smtp(server, from, args.mail_to.clone())?)
+            Some(smtp(
+                server,
+                from,
+                args.mail_to.clone(),
+                args,
+                None,
+                project,
+            )?)
         }
-        (None, Some(s)) => Some(smtp(&s.server, s.from.clone(), s.to.clone())?),
+        (None, Some(s)) => Some(smtp(
+            &s.server,
+            s.from.clone(),
+            s.to.clone(),
+            args,
+            Some(s),
+            project,
+        )?),
         (None, None) => None,
     };
     Notifier::new(
@@ -209,7 +220,90 @@ fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
     .map_err(Error::Usage)
 }
 
-fn smtp(server: &str, from: String, to: Vec<String>) -> Result<Smtp, Error> {
+/// A secret: the flag's value (or its environment variable, which clap read), else the host
+/// variable the configuration's `key` names, which must then be set.
+fn secret_of(
+    flag: Option<&String>,
+    from_env: Option<&String>,
+    key: &str,
+) -> Result<Option<String>, Error> {
+    match (flag, from_env) {
+        (Some(value), _) => Ok(Some(value.clone())),
+        (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
+            Error::Usage(format!(
+                "`{key}`: the host environment variable `{var}` is not set"
+            ))
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The relay from `server` and the addresses, its protection and login from the flags, else
+/// from `watch.smtp` (`settings`). A password is only ever sent over TLS.
+fn smtp(
+    server: &str,
+    from: String,
+    to: Vec<String>,
+    args: &WatchArgs,
+    settings: Option<&SmtpSettings>,
+    project: &Project,
+) -> Result<Smtp, Error> {
+    let tls = args
+        .smtp_tls
+        .clone()
+        .or_else(|| settings.and_then(|s| s.tls.clone()));
+    let security = match tls.as_deref() {
+        None => SmtpSecurity::None,
+        Some(t) => SmtpSecurity::parse(t).ok_or_else(|| {
+            Error::Usage(format!(
+                "SMTP tls `{t}`: expected one of {}",
+                config::watch::SMTP_TLS.join(", ")
+            ))
+        })?,
+    };
+    let user = args
+        .smtp_user
+        .clone()
+        .or_else(|| settings.and_then(|s| s.user.clone()));
+    let password = secret_of(
+        args.smtp_password.as_ref(),
+        settings.and_then(|s| s.password_from_env.as_ref()),
+        "watch.smtp.password_from_env",
+    )?;
+    let credentials = match (user, password) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (Some(user), None) => {
+            return Err(Error::Usage(format!(
+                "SMTP user `{user}` has no password: set DRYDOCK_SMTP_PASSWORD or `watch.smtp.password_from_env`"
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(Error::Usage(
+                "an SMTP password without a user: set --smtp-user or `watch.smtp.user`".into(),
+            ))
+        }
+        (None, None) => None,
+    };
+    if credentials.is_some() && security == SmtpSecurity::None {
+        return Err(Error::Usage(
+            "the SMTP password would cross the network in the clear: set --smtp-tls (or `watch.smtp.tls`) to starttls or tls".into(),
+        ));
+    }
+    let ca_file = match (
+        &args.smtp_ca_file,
+        settings.and_then(|s| s.ca_file.as_ref()),
+    ) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(p)) => Some(project.root.join(p)),
+        (None, None) => None,
+    };
+    let ca_pem = match ca_file {
+        Some(path) => Some(
+            std::fs::read(&path)
+                .map_err(|e| Error::Usage(format!("SMTP CA file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     let (host, port) = match server.rsplit_once(':') {
         Some((h, p)) => (
             h.to_string(),
@@ -219,11 +313,14 @@ fn smtp(server: &str, from: String, to: Vec<String>) -> Result<Smtp, Error> {
                 ))
             })?,
         ),
-        None => (server.to_string(), 25),
+        None => (server.to_string(), security.default_port()),
     };
     Ok(Smtp {
         host,
         port,
+        security,
+        credentials,
+        ca_pem,
         from,
         to,
     })

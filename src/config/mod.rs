@@ -335,8 +335,14 @@ diff:
     #[test]
     fn the_watch_section_is_validated() {
         let good = GOOD.to_string()
-            + "watch:\n  targets: [local, \"container:web\"]\n  every: 30s\n  confirm: 3\n  recover: 2\n  webhook: http://127.0.0.1:9/hook\n  smtp: { server: \"mail:25\", from: a@b.c, to: [d@e.f] }\n  retention: 7d\n";
+            + "watch:\n  targets: [local, \"container:web\"]\n  every: 30s\n  confirm: 3\n  recover: 2\n  webhook: http://127.0.0.1:9/hook\n  smtp: { server: \"mail:25\", from: a@b.c, to: [d@e.f], tls: starttls, user: u, password_from_env: P, ca_file: ca.pem }\n  retention: 7d\n";
         assert_eq!(project_errors(&good), Vec::<String>::new());
+        let tls = GOOD.to_string()
+            + "watch:\n  smtp: { server: mail, from: a@b.c, to: [d@e.f], tls: ssl }\n";
+        assert_eq!(
+            project_errors(&tls),
+            ["18:watch.smtp.tls `ssl` is not one of none, starttls, tls"]
+        );
         let bad = GOOD.to_string()
             + "watch:\n  webhook: hooks.example\n  confirm: 99\n  smtp: { server: mail }\n  evry: 1m\n";
         assert_eq!(

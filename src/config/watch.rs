@@ -49,7 +49,18 @@ pub struct SmtpSettings {
     pub from: String,
     /// `to`.
     pub to: Vec<String>,
+    /// `tls`: `none`, `starttls` or `tls` (checked).
+    pub tls: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `password_from_env`: the host variable holding the password.
+    pub password_from_env: Option<String>,
+    /// `ca_file`, relative to the project: a PEM root certificate to trust.
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The values `watch.smtp.tls` and `--smtp-tls` take.
+pub const SMTP_TLS: &[&str] = &["none", "starttls", "tls"];
 
 const KEYS: &[&str] = &[
     "targets",
@@ -128,7 +139,19 @@ pub(super) fn watch(diags: &mut Diagnostics<'_>, node: &Node) -> Option<WatchSet
     });
     let smtp = optional(entries, "smtp", |n| {
         let e = diags.map(n, "watch.smtp")?;
-        diags.known_keys(e, "watch.smtp", &["server", "from", "to"]);
+        diags.known_keys(
+            e,
+            "watch.smtp",
+            &[
+                "server",
+                "from",
+                "to",
+                "tls",
+                "user",
+                "password_from_env",
+                "ca_file",
+            ],
+        );
         let field = |diags: &mut Diagnostics<'_>, key: &str| match get(e, key) {
             Some(v) => diags.non_empty_text(v, &format!("watch.smtp.{key}")),
             None => {
@@ -149,10 +172,38 @@ pub(super) fn watch(diags: &mut Diagnostics<'_>, node: &Node) -> Option<WatchSet
                 None
             }
         };
+        let optional_text = |diags: &mut Diagnostics<'_>, key: &str| match get(e, key) {
+            Some(v) => diags
+                .non_empty_text(v, &format!("watch.smtp.{key}"))
+                .map(Some),
+            None => Some(None),
+        };
+        let tls = match get(e, "tls") {
+            Some(v) => match diags.non_empty_text(v, "watch.smtp.tls") {
+                Some(t) if SMTP_TLS.contains(&t.as_str()) => Some(Some(t)),
+                Some(t) => {
+                    diags.error(
+                        v.pos,
+                        "watch.smtp.tls",
+                        format!("`{t}` is not one of none, starttls, tls"),
+                    );
+                    None
+                }
+                None => None,
+            },
+            None => Some(None),
+        };
+        let user = optional_text(diags, "user");
+        let password_from_env = optional_text(diags, "password_from_env");
+        let ca_file = optional_text(diags, "ca_file");
         Some(SmtpSettings {
             server: server?,
             from: from?,
             to: to?,
+            tls: tls?,
+            user: user?,
+            password_from_env: password_from_env?,
+            ca_file: ca_file?.map(PathBuf::from),
         })
     });
     Some(WatchSettings {

@@ -95,12 +95,50 @@ impl Notification {
 pub struct Smtp {
     /// Host of the relay.
     pub host: String,
-    /// Its port (25 by default).
+    /// Its port (25 plain, 587 STARTTLS, 465 TLS by default).
     pub port: u16,
+    /// How the connection is protected.
+    pub security: SmtpSecurity,
+    /// Log in with this user and password (only over TLS).
+    pub credentials: Option<(String, String)>,
+    /// A root certificate (PEM) trusted beside the public ones: a relay with an internal CA.
+    pub ca_pem: Option<Vec<u8>>,
     /// `From:`.
     pub from: String,
     /// `To:`.
     pub to: Vec<String>,
+}
+
+/// How the connection to the SMTP relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain text (a relay on a trusted network).
+    None,
+    /// STARTTLS, required: a relay that does not offer it is a failed delivery.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+impl SmtpSecurity {
+    /// `none`, `starttls` or `tls`.
+    pub fn parse(text: &str) -> Option<SmtpSecurity> {
+        match text {
+            "none" => Some(SmtpSecurity::None),
+            "starttls" => Some(SmtpSecurity::StartTls),
+            "tls" => Some(SmtpSecurity::Tls),
+            _ => None,
+        }
+    }
+
+    /// The port a relay listens on for this security unless told.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::None => 25,
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+        }
+    }
 }
 
 /// Where notifications go.
@@ -316,10 +354,33 @@ impl Notifier {
         let message = builder
             .body(mail_body(n))
             .map_err(|e| format!("building the mail: {e}"))?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
-            .timeout(Some(DELIVERY_TIMEOUT))
-            .build();
+            .timeout(Some(DELIVERY_TIMEOUT));
+        if smtp.security != SmtpSecurity::None {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let mut parameters = TlsParameters::builder(smtp.host.clone());
+            if let Some(pem) = &smtp.ca_pem {
+                let root = Certificate::from_pem(pem)
+                    .map_err(|e| format!("the SMTP CA certificate: {e}"))?;
+                parameters = parameters.add_root_certificate(root);
+            }
+            let parameters = parameters
+                .build_rustls()
+                .map_err(|e| format!("SMTP TLS settings: {e}"))?;
+            transport = transport.tls(match smtp.security {
+                SmtpSecurity::Tls => Tls::Wrapper(parameters),
+                _ => Tls::Required(parameters),
+            });
+        }
+        if let Some((user, password)) = &smtp.credentials {
+            transport =
+                transport.credentials(lettre::transport::smtp::authentication::Credentials::new(
+                    user.clone(),
+                    password.clone(),
+                ));
+        }
+        let transport = transport.build();
         transport
             .send(message)
             .await

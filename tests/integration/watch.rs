@@ -645,3 +645,188 @@ fn the_daemon_pings_its_heartbeat_every_round_and_stops_cleanly_on_sigterm() {
     assert_eq!(ended[0]["ended_by"], "unwatched");
     assert!(ended[0]["to"].is_i64(), "{outages:#}");
 }
+
+/// An SMTP server that offers STARTTLS, requires it, and requires a login (aiosmtpd).
+const SMTP_TLS_SERVER: &str = r#"
+import ssl, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+port, maildir, cert, key, user, password = sys.argv[1:]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+def authenticate(server, session, envelope, mechanism, data):
+    ok = data.login == user.encode() and data.password == password.encode()
+    return AuthResult(success=ok, handled=False)
+controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port),
+    tls_context=context, require_starttls=True, authenticator=authenticate, auth_required=True)
+controller.start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it, in `dir`.
+fn certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=drydock test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+#[test]
+fn mail_goes_over_starttls_with_a_login_and_never_in_the_clear() {
+    let project = project("it-watch-smtps").file(
+        "checks.yaml",
+        "- name: nothing here\n  file: /nonexistent/drydock\n",
+    );
+    let dir = project.path().to_path_buf();
+    certificates(&dir);
+    std::fs::write(dir.join("smtp.py"), SMTP_TLS_SERVER).unwrap();
+    let maildir = dir.join("mail");
+    let port = free_port();
+    let _server = Daemon::start(
+        "/usr/bin/python3",
+        &[
+            &dir.join("smtp.py").display().to_string(),
+            &port.to_string(),
+            &maildir.display().to_string(),
+            &dir.join("server.pem").display().to_string(),
+            &dir.join("server.key").display().to_string(),
+            "ops",
+            "right-password",
+        ],
+        &dir.join("smtp.log"),
+    );
+    wait_for_port(port);
+    let server = format!("127.0.0.1:{port}");
+    let ca = dir.join("ca.pem").display().to_string();
+    let mails = || {
+        std::fs::read_dir(maildir.join("new"))
+            .map(|d| d.flatten().count())
+            .unwrap_or(0)
+    };
+    let round = |tls: &str, extra: &[&str], password: Option<&str>, store: &str| {
+        let mut args = vec![
+            "watch",
+            "local",
+            "--once",
+            "--confirm",
+            "0",
+            "--smtp",
+            &server,
+            "--smtp-tls",
+            tls,
+            "--smtp-user",
+            "ops",
+            "--mail-from",
+            "drydock@example.org",
+            "--mail-to",
+            "ops@example.org",
+            "--history",
+            store,
+        ];
+        args.extend_from_slice(extra);
+        match password {
+            Some(p) => project.drydock_env(&args, &[("DRYDOCK_SMTP_PASSWORD", p)]),
+            None => project.drydock(&args),
+        }
+    };
+
+    // A login without a password, or a password over plain text: usage errors, nothing sent.
+    let run = round("starttls", &["--smtp-ca-file", &ca], None, "h0.db");
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("error: SMTP user `ops` has no password: set DRYDOCK_SMTP_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    let run = round("none", &[], Some("right-password"), "h0.db");
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("the SMTP password would cross the network in the clear"),
+        "{}",
+        run.stderr
+    );
+
+    // A wrong password, and a relay whose certificate is not trusted: no mail.
+    round("starttls", &["--smtp-ca-file", &ca], Some("wrong"), "h1.db").expect_code(1);
+    round("starttls", &[], Some("right-password"), "h2.db").expect_code(1);
+    assert_eq!(mails(), 0);
+
+    // The right password over STARTTLS with the relay's CA: one mail.
+    let run = round(
+        "starttls",
+        &["--smtp-ca-file", &ca],
+        Some("right-password"),
+        "h3.db",
+    );
+    run.expect_code(1);
+    assert_eq!(mails(), 1, "{}", run.stderr);
+    let mail = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    let text = std::fs::read_to_string(mail.path()).unwrap();
+    assert!(text.contains("nothing here"), "{text}");
+    assert!(!text.contains("right-password"), "{text}");
+}
