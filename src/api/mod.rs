@@ -189,11 +189,9 @@ async fn healthz(State(api): State<Api>) -> Response {
     let answer = api.read(|s| s.last_round()).await;
     let now = history::now_ms();
     match (answer, stale_after) {
-        (Err(e), _) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("unhealthy: {e:?}\n"),
-        )
-            .into_response(),
+        (Err(ApiError::Store(e) | ApiError::BadRequest(e) | ApiError::NotFound(e)), _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {e}\n")).into_response()
+        }
         (Ok(last), Some(limit)) if last.is_none_or(|at| now - at > limit.as_millis() as i64) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

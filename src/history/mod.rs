@@ -185,6 +185,26 @@ pub struct RunRow {
     pub duration_ms: i64,
 }
 
+/// Records a transition (once: its id is the key).
+const INSERT_TRANSITION: &str = "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+fn insert_transition(stmt: &mut rusqlite::Statement<'_>, t: &Transition) -> rusqlite::Result<()> {
+    stmt.execute(params![
+        t.id, t.at, t.since, t.target, t.check, t.event, t.message
+    ])
+    .map(|_| ())
+}
+
+/// A `results` row read as `SELECT target, check_name, status, message`.
+fn result_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
+    Ok(ResultRow {
+        target: r.get(0)?,
+        check: r.get(1)?,
+        status: r.get(2)?,
+        message: r.get(3)?,
+    })
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("history store {}: {e}", path.display())
 }
@@ -250,18 +270,15 @@ impl History {
                     "INSERT INTO latest (target, round) VALUES (?1, ?2)
                      ON CONFLICT (target) DO UPDATE SET round = excluded.round",
                 )?;
-                let mut seen: Vec<&str> = Vec::new();
+                let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
                 for r in round.results {
-                    if !seen.contains(&r.target.as_str()) {
-                        seen.push(&r.target);
+                    if seen.insert(&r.target) {
                         latest.execute(params![r.target, id])?;
                     }
                 }
-                let mut insert = tx.prepare(
-                    "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
+                let mut insert = tx.prepare(INSERT_TRANSITION)?;
                 for t in round.transitions {
-                    insert.execute(params![t.id, t.at, t.since, t.target, t.check, t.event, t.message])?;
+                    insert_transition(&mut insert, t)?;
                 }
                 let mut upsert = tx.prepare(
                     "INSERT INTO states (target, check_name, state) VALUES (?1, ?2, ?3)
@@ -295,16 +312,15 @@ impl History {
         }
         self.with(|conn| {
             let tx = conn.transaction()?;
-            for (t, down) in gone {
-                tx.execute(
-                    "DELETE FROM states WHERE target = ?1 AND check_name = ?2",
-                    params![t.target, t.check],
-                )?;
-                if *down {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        params![t.id, t.at, t.since, t.target, t.check, t.event, t.message],
-                    )?;
+            {
+                let mut forget =
+                    tx.prepare("DELETE FROM states WHERE target = ?1 AND check_name = ?2")?;
+                let mut insert = tx.prepare(INSERT_TRANSITION)?;
+                for (t, down) in gone {
+                    forget.execute(params![t.target, t.check])?;
+                    if *down {
+                        insert_transition(&mut insert, t)?;
+                    }
                 }
             }
             tx.commit()
@@ -392,14 +408,7 @@ impl History {
             )?;
             for round in &mut rounds {
                 round.problems = q
-                    .query_map(params![round.id, target], |r| {
-                        Ok(ResultRow {
-                            target: r.get(0)?,
-                            check: r.get(1)?,
-                            status: r.get(2)?,
-                            message: r.get(3)?,
-                        })
-                    })?
+                    .query_map(params![round.id, target], result_row)?
                     .collect::<rusqlite::Result<_>>()?;
             }
             Ok(rounds)
@@ -588,15 +597,7 @@ impl History {
             let mut by_target: std::collections::HashMap<(i64, String), Vec<ResultRow>> =
                 std::collections::HashMap::new();
             for round in rounds {
-                let rows = q.query_map(params![round], |r| {
-                    Ok(ResultRow {
-                        target: r.get(0)?,
-                        check: r.get(1)?,
-                        status: r.get(2)?,
-                        message: r.get(3)?,
-                    })
-                })?;
-                for row in rows {
+                for row in q.query_map(params![round], result_row)? {
                     let row = row?;
                     by_target
                         .entry((round, row.target.clone()))

@@ -642,7 +642,7 @@ fn unwatched_transition(target: &str, check: &str, since: Option<i64>) -> (Trans
     let at = history::now_ms();
     let key = format!("unwatched\n{target}\n{check}\n{at}");
     let transition = Transition {
-        id: blake3::hash(key.as_bytes()).to_hex()[..20].to_string(),
+        id: notify::id_of(&key),
         at,
         since: since.unwrap_or(at),
         target: target.to_string(),

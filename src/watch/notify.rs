@@ -52,6 +52,11 @@ pub struct Notification {
     pub drydock_version: String,
 }
 
+/// A notification's (or transition's) id: the same for the same key, on every attempt.
+pub fn id_of(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex()[..20].to_string()
+}
+
 impl Notification {
     /// A notification of `change` on `target` (and `check`).
     pub fn new(
@@ -65,7 +70,7 @@ impl Notification {
     ) -> Notification {
         let key = format!("{}\n{target}\n{check}\n{since}", change.as_str());
         Notification {
-            id: blake3::hash(key.as_bytes()).to_hex()[..20].to_string(),
+            id: id_of(&key),
             event: change.as_str().to_string(),
             target: target.to_string(),
             check: check.to_string(),
