@@ -172,7 +172,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PATH")]
     pub ssh_config: Option<PathBuf>,
     /// While watching, serve the HTTP API, metrics and dashboard here (as `drydock serve`).
-    #[arg(long, value_name = "ADDRESS:PORT")]
+    #[arg(long, value_name = "ADDRESS:PORT", conflicts_with = "once")]
     pub listen: Option<std::net::SocketAddr>,
 }
 

@@ -74,8 +74,9 @@ pub async fn run(
     Ok(reported(report, verdict, &args.reports, playbook))
 }
 
-/// Records the run in the history store, for `drydock serve`, keeping `retention` of runs. A store that cannot take it
-/// costs the run nothing: the report is still printed and written; a note says what failed.
+/// Records the run in the history store, for `drydock serve`, keeping `retention` of runs.
+/// A store that cannot take it costs the run nothing: the report is still printed and
+/// written; a note says what failed.
 fn record(path: &Path, retention: Duration, report: &RunReport, events: &Events) {
     let now = history::now_ms();
     let row = RunRow {
@@ -91,7 +92,7 @@ fn record(path: &Path, retention: Duration, report: &RunReport, events: &Events)
         .and_then(|store| store.record_run(&row, &report::to_json(report), keep_after));
     if let Err(e) = recorded {
         events.note(
-            &Scope::Diff,
+            &Scope::Scenario("history".into()),
             format!("this run was not recorded in the history store: {e}"),
         );
     }

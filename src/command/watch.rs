@@ -93,12 +93,6 @@ pub async fn watch(
     let json = cli.global.format == Format::Json;
 
     if args.once {
-        if args.listen.is_some() {
-            return Err(Error::Usage(
-                "--listen serves while watching round after round; it does not go with --once"
-                    .into(),
-            ));
-        }
         let round = monitor.round(events).await.map_err(infrastructure)?;
         let exit = if round.failing() {
             Exit::Fail
