@@ -95,6 +95,25 @@ pub struct ServeArgs {
     /// The history store (default: watch.history, else .drydock/history.db).
     #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
     pub history: Option<PathBuf>,
+    /// Who may use the API.
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Who may use the HTTP API (`serve`, `watch --listen`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AccessArgs {
+    /// Every route but /healthz then needs `Authorization: Bearer <token>`, the token being
+    /// this file's content (or DRYDOCK_API_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Also answer requests whose Host is this name (repeatable); the listen address and
+    /// `localhost` are always accepted.
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+    /// Listen beyond loopback without a token (anyone who reaches the port reads the API).
+    #[arg(long)]
+    pub insecure_no_token: bool,
 }
 
 /// `drydock watch`.
@@ -123,13 +142,12 @@ pub struct WatchArgs {
     /// POST each notification (JSON) here.
     #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
     pub webhook: Option<String>,
-    /// Sign webhook bodies with this HMAC-SHA256 secret (X-Drydock-Signature).
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "DRYDOCK_WEBHOOK_SECRET",
-        hide_env_values = true
-    )]
+    /// Sign webhook bodies (X-Drydock-Signature) with the HMAC-SHA256 secret in this file (or
+    /// in DRYDOCK_WEBHOOK_SECRET).
+    #[arg(long, value_name = "PATH")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Refused: a secret on the command line is visible to every user in `ps`.
+    #[arg(long, value_name = "SECRET", hide = true)]
     pub webhook_secret: Option<String>,
     /// Alertmanager's base URL (alerts go to /api/v2/alerts).
     #[arg(long, value_name = "URL", value_parser = crate::config::watch::http_url)]
@@ -150,14 +168,11 @@ pub struct WatchArgs {
     /// comes from DRYDOCK_SMTP_PASSWORD).
     #[arg(long, value_name = "USER")]
     pub smtp_user: Option<String>,
-    /// The SMTP password.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "DRYDOCK_SMTP_PASSWORD",
-        hide_env_values = true,
-        hide = true
-    )]
+    /// A file holding the SMTP password (or set DRYDOCK_SMTP_PASSWORD).
+    #[arg(long, value_name = "PATH")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Refused: a secret on the command line is visible to every user in `ps`.
+    #[arg(long, value_name = "PASSWORD", hide = true)]
     pub smtp_password: Option<String>,
     /// A root certificate (PEM) to trust for the SMTP relay, beside the public ones.
     #[arg(long, value_name = "PATH")]
@@ -171,9 +186,16 @@ pub struct WatchArgs {
     /// An ssh client configuration (`ssh -F`) for ssh:// targets.
     #[arg(long, value_name = "PATH")]
     pub ssh_config: Option<PathBuf>,
+    /// The most read of a command's stdout (and of its stderr) on a target, e.g. 16MiB
+    /// (default: watch.max_output, else 16MiB); more is cut, with a note.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_output: Option<usize>,
     /// While watching, serve the HTTP API, metrics and dashboard here (as `drydock serve`).
     #[arg(long, value_name = "ADDRESS:PORT", conflicts_with = "once")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Who may use the API.
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 /// `drydock history`.
@@ -363,9 +385,22 @@ pub struct CleanArgs {
     /// Leftovers of every project, not only this one.
     #[arg(long)]
     pub all: bool,
-    /// Also remove this project's images (default, production and their keyed tags).
+    /// Also remove this project's images (default, production and their keyed tags); an image
+    /// a container still uses is left and named.
     #[arg(long)]
     pub images: bool,
+    /// Also remove containers of runs that drydock cannot see from here (another machine,
+    /// boot or PID namespace sharing the engine) created longer ago than this, e.g. 24h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    crate::config::diag::parse_size(text).ok_or_else(|| {
+        format!(
+            "`{text}`: expected a size such as 16MiB, 512KiB or a number of bytes (at least 1KiB)"
+        )
+    })
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

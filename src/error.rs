@@ -1,13 +1,16 @@
 //! drydock's error type and the kinds that decide the exit code.
 
 use crate::config::ConfigError;
-use crate::docker::EngineError;
+use crate::docker::{BuildCause, EngineError};
+use crate::history::HistoryError;
 use crate::image::ImageError;
 use crate::provision::ProvisionError;
 
 /// What kind of failure an error is; the binary maps each kind to one exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// The code under test failed where no report carries the verdict (exit 1).
+    Failure,
     /// Bad usage or configuration (exit 2).
     Usage,
     /// The infrastructure failed; the change was not judged (exit 3).
@@ -33,6 +36,13 @@ pub enum Error {
     /// The provisioner.
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    /// The history store.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The code under test failed (a tree that does not provision, for a command that has no
+    /// report to carry a `fail` verdict).
+    #[error("{0}")]
+    Failed(String),
     /// Bad usage.
     #[error("{0}")]
     Usage(String),
@@ -56,22 +66,21 @@ impl Error {
     /// The kind, which decides the exit code.
     pub fn kind(&self) -> Kind {
         match self {
+            Error::Failed(_) => Kind::Failure,
             Error::Config(_) | Error::Usage(_) => Kind::Usage,
             Error::Image(ImageError::Git(_)) | Error::Image(ImageError::Context { .. }) => {
                 Kind::Usage
             }
-            Error::Image(ImageError::Engine(EngineError::Build { message, .. }))
-            | Error::Engine(EngineError::Build { message, .. }) => {
-                if crate::provision::infrastructure_cause(message).is_some() {
-                    Kind::Infrastructure
-                } else {
-                    Kind::Usage
-                }
-            }
+            Error::Image(ImageError::Engine(EngineError::Build { cause, .. }))
+            | Error::Engine(EngineError::Build { cause, .. }) => match cause {
+                BuildCause::Definition => Kind::Usage,
+                BuildCause::Infrastructure(_) => Kind::Infrastructure,
+            },
+            Error::History(HistoryError::Locked { .. } | HistoryError::Newer { .. }) => Kind::Usage,
             Error::Engine(_)
-            | Error::Image(ImageError::Lock { .. })
             | Error::Image(_)
             | Error::Provision(_)
+            | Error::History(HistoryError::Store { .. })
             | Error::Infrastructure { .. } => Kind::Infrastructure,
             Error::NothingToRun(_) => Kind::NothingToRun,
             Error::Interrupted => Kind::Interrupted,
@@ -87,6 +96,7 @@ impl Error {
             | Error::Image(ImageError::DebootstrapFailed { .. })
             | Error::Image(ImageError::DebootstrapMissing { .. }) => "base image".into(),
             Error::Provision(_) => "provisioner".into(),
+            Error::History(_) => "history store".into(),
             Error::Infrastructure { part, .. } => part.clone(),
             _ => "drydock".into(),
         }

@@ -1,12 +1,25 @@
 //! Identifiers: the id of a run, and engine ids as people read them.
 
-/// A unique id for a run on this machine: time and pid, in hex.
+/// A run id that no other run on any machine sharing the engine has: the time in seconds (so
+/// ids sort by start, roughly) and 48 random bits, in hex. Time and pid alone collide when two
+/// CI jobs in containers (each its own pid namespace, often the same pid) start in one second.
 pub fn new_run_id() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{secs:x}{:x}", std::process::id())
+    let mut random = [0u8; 6];
+    if getrandom::fill(&mut random).is_err() {
+        // No entropy source: still distinct from every other process of this machine.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let mixed = u64::from(nanos) ^ (u64::from(std::process::id()) << 24);
+        random.copy_from_slice(&mixed.to_le_bytes()[..6]);
+    }
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{secs:x}{random}")
 }
 
 /// The first 12 characters of an engine id, as `docker ps` shows it.
@@ -26,8 +39,11 @@ mod tests {
     }
 
     #[test]
-    fn run_ids_are_hex() {
-        let id = new_run_id();
-        assert!(id.len() > 8 && id.chars().all(|c| c.is_ascii_hexdigit()));
+    fn run_ids_are_hex_and_differ_within_one_second_and_one_process() {
+        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() >= 20 && id.chars().all(|c| c.is_ascii_hexdigit())));
     }
 }

@@ -95,9 +95,151 @@ impl PathChange {
     }
 }
 
+/// Why a provisioning task failed, beyond its message: what the task ran and printed, and
+/// what drydock found out about it. Every field is bounded (tails of output, never a whole
+/// log) and masked like every report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailureDetail {
+    /// The command's exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rc: Option<i64>,
+    /// The command the task ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    /// The last lines of its stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// The last lines of its stdout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// The first lines of a module's own stderr (a module that crashed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_stderr: Option<String>,
+    /// The last lines of a module's exception.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// `systemctl status` and the last journal lines of a unit that failed to start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_status: Option<String>,
+    /// What to change, when drydock recognised the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl FailureDetail {
+    /// Whether it says nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == FailureDetail::default()
+    }
+
+    /// What the task printed that says why, in one line: the last lines of stderr, else of
+    /// stdout, else of the module's stderr or exception (at most three lines, joined).
+    pub fn said(&self) -> Option<String> {
+        let text = [
+            &self.stderr,
+            &self.stdout,
+            &self.module_stderr,
+            &self.exception,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|t| !t.trim().is_empty())?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+        Some(bounded(&tail, 600))
+    }
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), with `…` when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Messages that mean the infrastructure failed, not the provisioning code, and what part.
+const INFRASTRUCTURE_PATTERNS: &[(&str, &str)] = &[
+    ("Temporary failure resolving", "package mirror (DNS)"),
+    ("Temporary failure in name resolution", "network (DNS)"),
+    ("Could not resolve", "network (DNS)"),
+    ("Could not connect to", "package mirror"),
+    ("Failed to fetch", "package mirror"),
+    ("Unable to connect to", "package mirror"),
+    ("Connection timed out", "network"),
+    ("connection timed out", "network"),
+    ("Network is unreachable", "network"),
+    ("No route to host", "network"),
+    ("Failed to download metadata", "package mirror"),
+    ("Cannot find a valid baseurl", "package mirror"),
+    ("Curl error (6)", "network (DNS)"),
+    ("Curl error (7)", "package mirror"),
+    ("No space left on device", "disk full"),
+    (
+        "Failed to update apt cache: unknown reason",
+        "package mirror",
+    ),
+    ("Some index files failed to download", "package mirror"),
+];
+
+/// The part of the infrastructure a failure message points at, if any.
+pub fn infrastructure_cause(text: &str) -> Option<&'static str> {
+    INFRASTRUCTURE_PATTERNS
+        .iter()
+        .find(|(pattern, _)| text.contains(pattern))
+        .map(|(_, part)| *part)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_mirror_and_disk_failures() {
+        assert_eq!(
+            infrastructure_cause("E: Failed to fetch http://127.0.0.1:9/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:9"),
+            Some("package mirror")
+        );
+        assert_eq!(
+            infrastructure_cause("W: Temporary failure resolving 'deb.debian.org'"),
+            Some("package mirror (DNS)")
+        );
+        assert_eq!(
+            infrastructure_cause("write error: No space left on device"),
+            Some("disk full")
+        );
+        assert_eq!(
+            infrastructure_cause("No package matching 'ngnix' is available"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_failure_says_the_tail_of_stderr_before_stdout() {
+        let detail = FailureDetail {
+            rc: Some(127),
+            stderr: Some("one\ntwo\n\nthree\nfour\n".into()),
+            stdout: Some("out".into()),
+            ..Default::default()
+        };
+        assert_eq!(detail.said().as_deref(), Some("two | three | four"));
+        let only_stdout = FailureDetail {
+            stdout: Some("ALERT: parsing failed".into()),
+            ..Default::default()
+        };
+        assert_eq!(only_stdout.said().as_deref(), Some("ALERT: parsing failed"));
+        assert_eq!(FailureDetail::default().said(), None);
+        assert_eq!(bounded("ééé", 3), "é…");
+    }
 
     #[test]
     fn a_proven_failure_outranks_an_infrastructure_error() {

@@ -18,23 +18,107 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// Calls `on_line` with every line the child writes to stdout or stderr, in arrival order,
-/// until both are closed. The caller waits for the child afterwards.
+/// until both are closed. Bytes that are not UTF-8 are read as U+FFFD (a tool's output is
+/// never cut short by a stray byte). The caller waits for the child afterwards.
 pub async fn for_each_line(child: &mut Child, mut on_line: impl FnMut(String)) {
-    let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
-    let stderr = child.stderr.take().map(|s| BufReader::new(s).lines());
-    let (Some(mut out), Some(mut err)) = (stdout, stderr) else {
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return;
     };
+    let (mut out, mut err) = (BufReader::new(stdout), BufReader::new(stderr));
+    let (mut out_line, mut err_line) = (Vec::new(), Vec::new());
     let (mut out_done, mut err_done) = (false, false);
     while !(out_done && err_done) {
         let line = tokio::select! {
-            l = out.next_line(), if !out_done => l.ok().flatten().or_else(|| { out_done = true; None }),
-            l = err.next_line(), if !err_done => l.ok().flatten().or_else(|| { err_done = true; None }),
+            n = out.read_until(b'\n', &mut out_line), if !out_done => {
+                take_line(n, &mut out_line, &mut out_done)
+            }
+            n = err.read_until(b'\n', &mut err_line), if !err_done => {
+                take_line(n, &mut err_line, &mut err_done)
+            }
         };
         if let Some(line) = line {
             on_line(line);
         }
     }
+}
+
+/// The line `read_until` just completed in `buffer` (without its newline, decoded lossily);
+/// marks the stream `done` at its end (or a read error).
+fn take_line(
+    read: std::io::Result<usize>,
+    buffer: &mut Vec<u8>,
+    done: &mut bool,
+) -> Option<String> {
+    match read {
+        Ok(0) | Err(_) => {
+            *done = true;
+            if buffer.is_empty() {
+                return None;
+            }
+        }
+        Ok(_) => {}
+    }
+    if buffer.last() == Some(&b'\n') {
+        buffer.pop();
+        if buffer.last() == Some(&b'\r') {
+            buffer.pop();
+        }
+    }
+    let line = String::from_utf8_lossy(buffer).into_owned();
+    buffer.clear();
+    Some(line)
+}
+
+/// Runs `command` (stdout and stderr piped) and collects its output, at most `cap` bytes of
+/// each: when either goes past it, the child is killed and the output marked `truncated`.
+pub async fn output_capped(mut command: Command, cap: usize) -> std::io::Result<Captured> {
+    use tokio::io::AsyncReadExt;
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(std::io::Error::other("the child has no pipes"));
+    };
+    let mut captured = Captured::default();
+    let (mut out_done, mut err_done) = (false, false);
+    let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
+    while !(out_done && err_done) {
+        tokio::select! {
+            n = stdout.read(&mut out_buf), if !out_done => match n {
+                Ok(0) | Err(_) => out_done = true,
+                Ok(n) => captured.stdout.extend_from_slice(&out_buf[..n]),
+            },
+            n = stderr.read(&mut err_buf), if !err_done => match n {
+                Ok(0) | Err(_) => err_done = true,
+                Ok(n) => captured.stderr.extend_from_slice(&err_buf[..n]),
+            },
+        }
+        if captured.stdout.len() > cap || captured.stderr.len() > cap {
+            captured.stdout.truncate(cap);
+            captured.stderr.truncate(cap);
+            captured.truncated = true;
+            let _ = child.kill().await;
+            captured.exit_code = -1;
+            return Ok(captured);
+        }
+    }
+    captured.exit_code = i64::from(child.wait().await?.code().unwrap_or(-1));
+    Ok(captured)
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// Its exit code (-1 when killed or cut short).
+    pub exit_code: i64,
+    /// Its stdout (at most the cap).
+    pub stdout: Vec<u8>,
+    /// Its stderr (at most the cap).
+    pub stderr: Vec<u8>,
+    /// Whether more came than the cap and the command was stopped.
+    pub truncated: bool,
 }
 
 /// A command whose stdin is closed and whose output is piped: the shape every tool drydock
@@ -110,6 +194,32 @@ mod tests {
         child.wait().await.unwrap();
         lines.sort();
         assert_eq!(lines, ["err", "out", "out2"]);
+    }
+
+    #[tokio::test]
+    async fn a_stray_byte_is_not_the_end_of_the_output() {
+        let mut child = piped("sh")
+            .args(["-c", "printf 'caf\\351\\n'; echo after"])
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        for_each_line(&mut child, |l| lines.push(l)).await;
+        child.wait().await.unwrap();
+        assert_eq!(lines, ["caf\u{fffd}", "after"]);
+    }
+
+    #[tokio::test]
+    async fn output_past_the_cap_is_cut_and_the_child_stopped() {
+        let mut command = piped("sh");
+        command.args(["-c", "yes runaway"]);
+        let out = output_capped(command, 64 * 1024).await.unwrap();
+        assert!(out.truncated);
+        assert_eq!(out.stdout.len(), 64 * 1024);
+        let mut command = piped("sh");
+        command.args(["-c", "echo fine; exit 3"]);
+        let out = output_capped(command, 64 * 1024).await.unwrap();
+        assert_eq!((out.exit_code, out.truncated), (3, false));
+        assert_eq!(out.stdout, b"fine\n");
     }
 
     #[tokio::test]

@@ -26,6 +26,9 @@ pub struct Ran {
     pub stdout: Vec<u8>,
     /// Its stderr.
     pub stderr: Vec<u8>,
+    /// Whether it printed more than the cap it ran with: the output is cut there, and the
+    /// session is left mid-output (the caller drops it).
+    pub truncated: bool,
 }
 
 /// An open `/bin/sh` reading commands from its input.
@@ -85,7 +88,7 @@ impl Session {
     /// Runs `script` with positional parameters `args` in a subshell (so that its `exit` ends
     /// only itself, and it cannot read the session's input). An `Err` means the shell is gone
     /// or garbled: open another.
-    pub async fn run(&mut self, script: &str, args: &[&str]) -> Result<Ran, String> {
+    pub async fn run(&mut self, script: &str, args: &[&str], cap: usize) -> Result<Ran, String> {
         if !self.clean {
             return Err("an earlier run was cut short".into());
         }
@@ -141,6 +144,14 @@ impl Session {
                 Some(Err(e)) => return Err(format!("reading from the shell: {e}")),
                 None => return Err("the shell ended".into()),
             }
+            // The marker and the exit status follow the output: room for them past the cap.
+            if ran.stdout.len() > cap + end.len() + 32 || ran.stderr.len() > cap {
+                ran.stdout.truncate(cap);
+                ran.stderr.truncate(cap);
+                ran.truncated = true;
+                ran.exit_code = -1;
+                return Ok(ran);
+            }
         }
     }
 }
@@ -177,7 +188,7 @@ mod tests {
     async fn scripts_run_one_after_another_in_one_shell() {
         let mut shell = Session::spawn(tokio::process::Command::new("/bin/sh")).unwrap();
         let ran = shell
-            .run("echo out; echo err >&2; exit 3", &[])
+            .run("echo out; echo err >&2; exit 3", &[], 1 << 20)
             .await
             .unwrap();
         assert_eq!(ran.exit_code, 3);
@@ -186,13 +197,20 @@ mod tests {
             .run(
                 "printf '%s|' \"$@\"; read x || echo no-input",
                 &["a b", "it's"],
+                1 << 20,
             )
             .await
             .unwrap();
         assert_eq!(ran.exit_code, 0);
         assert_eq!(String::from_utf8_lossy(&ran.stdout), "a b|it's|no-input\n");
         // stderr arrives on its own pipe, possibly later; it is never mixed into stdout.
-        let ran = shell.run("printf 'no newline'", &[]).await.unwrap();
+        let ran = shell
+            .run("printf 'no newline'", &[], 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(ran.stdout, b"no newline");
+        let ran = shell.run("yes runaway", &[], 4096).await.unwrap();
+        assert!(ran.truncated);
+        assert_eq!(ran.stdout.len(), 4096);
     }
 }

@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{self, History, Outage, RunRow};
+use crate::history::{self, History, HistoryError, Outage, RunRow};
 use crate::watch::{lasted_text, rfc3339};
 
 pub use status::{status, CheckStatus, Status, TargetStatus};
@@ -50,13 +50,13 @@ impl Api {
     /// Runs `f` on the store off the async threads.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&History) -> Result<T, String> + Send + 'static,
+        f: impl FnOnce(&History) -> Result<T, HistoryError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ApiError::Store(e.to_string()))?
-            .map_err(ApiError::Store)
+            .map_err(|e| ApiError::Store(e.to_string()))
     }
 }
 

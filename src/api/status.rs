@@ -50,9 +50,10 @@ pub struct CheckStatus {
     pub status: String,
     /// What was found.
     pub message: String,
-    /// Its alerting state: `passing`, `failing` (confirmed) or `recovering`.
+    /// Its alerting state: `passing`, `failing` (confirmed), `recovering` or `erroring` (it
+    /// could not be evaluated for `confirm` rounds).
     pub state: String,
-    /// Since when it fails (RFC 3339), while failing or recovering.
+    /// Since when it fails (RFC 3339), while failing, recovering or erroring.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<String>,
 }
@@ -96,9 +97,10 @@ pub fn status(latest: Vec<(i64, Vec<ResultRow>)>, states: Vec<(String, String, S
                         Phase::Passing => "passing",
                         Phase::Failing => "failing",
                         Phase::Recovering => "recovering",
+                        Phase::Erroring => "erroring",
                     }
                     .into(),
-                    failing_since: state.since.filter(|_| state.is_failing()).map(rfc3339),
+                    failing_since: state.since.filter(|_| state.is_alerting()).map(rfc3339),
                     name: r.check,
                     status: r.status,
                     message: r.message,
@@ -143,6 +145,7 @@ pub fn metrics(
     let mut registry = Registry::default();
     let check_up = Family::<Labels, Gauge>::default();
     let check_failing = Family::<Labels, Gauge>::default();
+    let check_erroring = Family::<Labels, Gauge>::default();
     let reachable = Family::<Labels, Gauge>::default();
     let stored_runs = Family::<Labels, Gauge>::default();
     let outages = Family::<Labels, Gauge>::default();
@@ -156,6 +159,11 @@ pub fn metrics(
         "drydock_check_failing",
         "1 while the check's failure is confirmed (failing or recovering)",
         check_failing.clone(),
+    );
+    registry.register(
+        "drydock_check_erroring",
+        "1 while the check could not be evaluated for --confirm rounds in a row",
+        check_erroring.clone(),
     );
     registry.register(
         "drydock_target_reachable",
@@ -174,7 +182,7 @@ pub fn metrics(
     );
     registry.register(
         "drydock_outages_ongoing",
-        "Outages still going on: kind check (a check fails) or unreachable",
+        "Outages still going on: kind check (a check fails), error (a check cannot be evaluated) or unreachable",
         outages.clone(),
     );
     for t in &status.targets {
@@ -195,7 +203,10 @@ pub fn metrics(
             }
             check_failing
                 .get_or_create(&labels)
-                .set(i64::from(c.state != "passing"));
+                .set(i64::from(c.state == "failing" || c.state == "recovering"));
+            check_erroring
+                .get_or_create(&labels)
+                .set(i64::from(c.state == "erroring"));
         }
     }
     if let Some(at) = last_round {
@@ -206,7 +217,7 @@ pub fn metrics(
             .get_or_create(&vec![("verdict".to_string(), verdict.clone())])
             .set(*n);
     }
-    for kind in ["check", "unreachable"] {
+    for kind in ["check", "error", "unreachable"] {
         outages
             .get_or_create(&vec![("kind".to_string(), kind.to_string())])
             .set(ongoing.iter().filter(|k| *k == kind).count() as i64);
@@ -229,7 +240,7 @@ mod tests {
         serde_json::to_string(&CheckState {
             phase: Phase::Failing,
             since: Some(ms),
-            passes: 0,
+            ..CheckState::default()
         })
         .unwrap()
     }

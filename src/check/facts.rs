@@ -139,9 +139,11 @@ pub fn script(wants: &Wants, marker: &str) -> String {
     }
     if wants.processes {
         s.push_str(
-            "sec procs\nfor d in /proc/[0-9]*; do read -r c < \"$d/comm\" 2>/dev/null || continue; u=; \
-             while read -r k v r; do [ \"$k\" = Uid: ] && { u=$v; break; }; done < \"$d/status\" 2>/dev/null; \
-             echo \"${d#/proc/} $u $c\"; done\n",
+            // State comes before Uid in /proc/PID/status: a zombie (Z) or dead (X) process
+            // still has a name, and must not count as running.
+            "sec procs\nfor d in /proc/[0-9]*; do read -r c < \"$d/comm\" 2>/dev/null || continue; u=; t=; \
+             while read -r k v r; do case $k in State:) t=$v;; Uid:) u=$v; break;; esac; done < \"$d/status\" 2>/dev/null; \
+             echo \"${d#/proc/} $u $t $c\"; done\n",
         );
     }
     if wants.sockets {
@@ -210,8 +212,18 @@ pub struct Process {
     pub pid: u32,
     /// Its real uid.
     pub uid: Option<u32>,
+    /// Its state letter from `/proc/PID/status` (`R`, `S`, `D`, `Z`, ...), when read.
+    pub state: Option<char>,
     /// Its command name.
     pub comm: String,
+}
+
+impl Process {
+    /// Whether it is alive: a zombie (`Z`, exited, not yet reaped) or a dead (`X`) process
+    /// keeps its name but runs nothing.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.state, Some('Z' | 'X'))
+    }
 }
 
 /// One socket from `/proc/net/*`.
@@ -467,11 +479,17 @@ fn parse_apk(text: &str) -> HashMap<String, String> {
 fn parse_procs(text: &str) -> Vec<Process> {
     text.lines()
         .filter_map(|line| {
-            let mut parts = line.splitn(3, ' ');
+            let mut parts = line.splitn(4, ' ');
             let pid = parts.next()?.parse().ok()?;
             let uid = parts.next()?.parse().ok();
+            let state = parts.next()?.chars().next();
             let comm = parts.next()?.to_string();
-            Some(Process { pid, uid, comm })
+            Some(Process {
+                pid,
+                uid,
+                state,
+                comm,
+            })
         })
         .collect()
 }

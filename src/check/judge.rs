@@ -237,7 +237,21 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             min_count,
             user,
         } => {
-            let matching: Vec<_> = facts.processes.iter().filter(|p| &p.comm == name).collect();
+            let (matching, zombies): (Vec<_>, Vec<_>) = facts
+                .processes
+                .iter()
+                .filter(|p| &p.comm == name)
+                .partition(|p| p.is_live());
+            let zombies = if zombies.is_empty() {
+                String::new()
+            } else {
+                let pids: Vec<String> = zombies.iter().map(|p| p.pid.to_string()).collect();
+                format!(
+                    "; {} zombie (exited, not reaped) {name} process(es) not counted (pid {})",
+                    zombies.len(),
+                    pids.join(", ")
+                )
+            };
             if !*running {
                 return if matching.is_empty() {
                     Judgement::from_problems(Vec::new(), format!("no {name} process"))
@@ -252,13 +266,21 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 };
             }
             if matching.is_empty() {
-                let names: std::collections::BTreeSet<&str> =
-                    facts.processes.iter().map(|p| p.comm.as_str()).collect();
+                let names: std::collections::BTreeSet<&str> = facts
+                    .processes
+                    .iter()
+                    .filter(|p| p.is_live())
+                    .map(|p| p.comm.as_str())
+                    .collect();
                 let names: Vec<&str> = names.into_iter().take(12).collect();
+                let others = if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (running: {})", names.join(", "))
+                };
                 return Judgement::from_problems(
                     vec![format!(
-                        "expected a running {name} process, found none (running: {})",
-                        names.join(", ")
+                        "expected a running {name} process, found none{zombies}{others}"
                     )],
                     String::new(),
                 );
@@ -288,7 +310,7 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
             }
             Judgement::from_problems(
                 problems,
-                format!("{} {name} process(es) running", matching.len()),
+                format!("{} {name} process(es) running{zombies}", matching.len()),
             )
         }
         Spec::Port {
@@ -520,6 +542,7 @@ mod tests {
         f.processes = vec![Process {
             pid: 7,
             uid: Some(33),
+            state: Some('S'),
             comm: "nginx".into(),
         }];
         f.sockets_read = true;
@@ -618,6 +641,46 @@ mod tests {
         assert_eq!(
             judge(&proc_, &f).message,
             "count: expected at least 2, found 1"
+        );
+    }
+
+    #[test]
+    fn a_zombie_is_not_a_running_process() {
+        let mut f = facts();
+        f.processes = vec![Process {
+            pid: 41,
+            uid: Some(0),
+            state: Some('Z'),
+            comm: "nginx".into(),
+        }];
+        let running = Spec::Process {
+            name: "nginx".into(),
+            running: true,
+            min_count: None,
+            user: None,
+        };
+        let j = judge(&running, &f);
+        assert_eq!(j.status, Verdict::Fail);
+        assert_eq!(
+            j.message,
+            "expected a running nginx process, found none; 1 zombie (exited, not reaped) nginx process(es) not counted (pid 41)"
+        );
+        let stopped = Spec::Process {
+            name: "nginx".into(),
+            running: false,
+            min_count: None,
+            user: None,
+        };
+        assert_eq!(judge(&stopped, &f).status, Verdict::Pass);
+        f.processes.push(Process {
+            pid: 42,
+            uid: Some(0),
+            state: Some('S'),
+            comm: "nginx".into(),
+        });
+        assert_eq!(
+            judge(&running, &f).message,
+            "1 nginx process(es) running; 1 zombie (exited, not reaped) nginx process(es) not counted (pid 41)"
         );
     }
 

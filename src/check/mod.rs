@@ -102,11 +102,7 @@ pub async fn evaluate(
     scope: &Scope,
     events: &Events,
 ) -> Vec<CheckResult> {
-    let runner = Runner::Container {
-        engine: engine.clone(),
-        id: container.to_string(),
-        shell: None,
-    };
+    let runner = Runner::container(engine, container);
     evaluate_on(&runner, checks, scope, events).await
 }
 

@@ -16,9 +16,11 @@ pub fn judge_command(spec: &Spec, exit_code: i64, stdout: &str, stderr: &str) ->
         return Judgement::error("not a command check");
     };
     let mut problems = Vec::new();
+    // What the command said on stderr is the why of most failures: its last lines.
+    let said = last_lines(stderr, 3);
     if exit_code != *exit_status {
         let mut problem = format!("exit status: expected {exit_status}, found {exit_code}");
-        let tail = last_line(stderr).or_else(|| last_line(stdout));
+        let tail = said.clone().or_else(|| last_line(stdout).map(String::from));
         if let Some(tail) = tail {
             problem.push_str(&format!(" ({tail:?})"));
         }
@@ -26,7 +28,13 @@ pub fn judge_command(spec: &Spec, exit_code: i64, stdout: &str, stderr: &str) ->
     }
     for p in want_out {
         if !p.is_match(stdout) {
-            problems.push(format!("stdout: {p} not found{}", near(p, stdout)));
+            let mut problem = format!("stdout: {p} not found{}", near(p, stdout));
+            if exit_code == *exit_status {
+                if let Some(said) = &said {
+                    problem.push_str(&format!("; stderr: {said:?}"));
+                }
+            }
+            problems.push(problem);
         }
     }
     for p in want_err {
@@ -41,6 +49,20 @@ fn near(pattern: &Pattern, text: &str) -> String {
     nearest_line(pattern, text)
         .map(|l| format!("; nearest line: {l:?}"))
         .unwrap_or_default()
+}
+
+/// The last `n` non-blank lines, joined with ` | `, at most 300 bytes.
+fn last_lines(text: &str, n: usize) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
+    Some(crate::outcome::bounded(&tail, 300))
 }
 
 fn last_line(text: &str) -> Option<&str> {
@@ -98,6 +120,24 @@ mod tests {
         let j = judge_command(&cmd, 1, "", "nginx: [emerg] unknown directive \"lissen\"\n");
         assert_eq!(j.status, Verdict::Fail);
         assert!(j.message.starts_with("exit status: expected 0, found 1 (\"nginx: [emerg] unknown directive \\\"lissen\\\"\")"), "{}", j.message);
+        // Several lines of stderr: the last three say why.
+        let j = judge_command(
+            &cmd,
+            1,
+            "",
+            "nginx: [emerg] unknown directive \"lissen\" in /etc/nginx/sites-enabled/default:2\nnginx: configuration file /etc/nginx/nginx.conf test failed\n",
+        );
+        assert!(j.message.starts_with("exit status: expected 0, found 1 (\"nginx: [emerg] unknown directive \\\"lissen\\\" in /etc/nginx/sites-enabled/default:2 | nginx: configuration file /etc/nginx/nginx.conf test failed\")"), "{}", j.message);
+        let out = Spec::Command {
+            command: "cat /etc/x".into(),
+            exit_status: 1,
+            stdout: vec![Pattern::Text("port=80".into())],
+            stderr: vec![],
+        };
+        assert_eq!(
+            judge_command(&out, 1, "", "cat: /etc/x: Permission denied\n").message,
+            "stdout: \"port=80\" not found; stderr: \"cat: /etc/x: Permission denied\""
+        );
         let http = Spec::Http {
             url: "http://localhost/".into(),
             status: 200,

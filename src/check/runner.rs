@@ -13,9 +13,24 @@ use crate::session::{shell_quote, Session};
 /// A shell kept open on a target between rounds (opened on first use).
 pub type KeptShell = Arc<tokio::sync::Mutex<Option<Session>>>;
 
+/// Where a command runs, and how much of its output is read.
+#[derive(Clone)]
+pub struct Runner {
+    /// Where.
+    pub place: Place,
+    /// The most read of a command's stdout, and of its stderr: beyond it the output is cut,
+    /// the command is left to its fate and the result says so, so that one runaway target
+    /// cannot exhaust the monitor.
+    pub max_output: usize,
+}
+
+/// The default of [`Runner::max_output`]: far above any fact script's output (a server's
+/// whole package database is a few MB), far below what hurts.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
 /// Where a command runs.
 #[derive(Clone)]
-pub enum Runner {
+pub enum Place {
     /// A running container.
     Container {
         /// The engine.
@@ -29,6 +44,31 @@ pub enum Runner {
     Local,
     /// A server over ssh; with a kept shell, one ssh session carries every script.
     Ssh(Ssh, Option<KeptShell>),
+}
+
+impl Runner {
+    /// Commands in `container`, each its own exec.
+    pub fn container(engine: &Engine, id: &str) -> Runner {
+        Runner::at(Place::Container {
+            engine: engine.clone(),
+            id: id.to_string(),
+            shell: None,
+        })
+    }
+
+    /// Commands at `place`, with the default [`MAX_OUTPUT`].
+    pub fn at(place: Place) -> Runner {
+        Runner {
+            place,
+            max_output: MAX_OUTPUT,
+        }
+    }
+
+    /// The same, reading at most `max_output` bytes of each stream.
+    pub fn with_max_output(mut self, max_output: usize) -> Runner {
+        self.max_output = max_output.max(1024);
+        self
+    }
 }
 
 /// An ssh destination.
@@ -48,72 +88,67 @@ pub struct Ssh {
 const SSH_CONNECT_TIMEOUT: u64 = 10;
 
 impl Runner {
-    /// Runs `argv` and collects its output; `Err` means it could not be run at all (the target
+    /// Runs `argv` and collects its output (at most [`Runner::max_output`] of each stream:
+    /// `truncated` says when more came); `Err` means it could not be run at all (the target
     /// cannot be reached), not that it failed.
     pub async fn exec(&self, argv: &[&str]) -> Result<ExecOutput, String> {
-        match self {
-            Runner::Container { engine, id, shell } => {
+        let cap = self.max_output;
+        match &self.place {
+            Place::Container { engine, id, shell } => {
                 if let Some(kept) = shell {
                     let open = || async { engine.open_shell(id).await.ok() };
-                    if let Some(out) = in_kept_shell(kept, open, argv).await {
+                    if let Some(out) = in_kept_shell(kept, open, argv, cap).await {
                         return Ok(out);
                     }
                 }
                 engine
-                    .exec(id, argv, &[], None)
+                    .exec_capped(id, argv, cap)
                     .await
                     .map_err(|e| e.to_string())
             }
-            Runner::Local => {
+            Place::Local => {
                 let (program, args) = argv.split_first().ok_or("nothing to run")?;
-                let out = crate::process::piped(program)
-                    .args(args)
-                    .output()
+                let mut command = crate::process::piped(program);
+                command.args(args);
+                crate::process::output_capped(command, cap)
                     .await
-                    .map_err(|e| format!("cannot run {program}: {e}"))?;
-                Ok(ExecOutput {
-                    exit_code: i64::from(out.status.code().unwrap_or(-1)),
-                    stdout: out.stdout,
-                    stderr: out.stderr,
-                })
+                    .map(exec_output)
+                    .map_err(|e| format!("cannot run {program}: {e}"))
             }
-            Runner::Ssh(ssh, shell) => {
+            Place::Ssh(ssh, shell) => {
                 if let Some(kept) = shell {
                     let open = || async {
                         let mut command = tokio::process::Command::new("ssh");
                         command
                             .args(ssh.options())
-                            .arg(&ssh.destination)
                             .arg("--")
+                            .arg(&ssh.destination)
                             .arg("/bin/sh");
                         Session::spawn(command).ok()
                     };
-                    if let Some(out) = in_kept_shell(kept, open, argv).await {
+                    if let Some(out) = in_kept_shell(kept, open, argv, cap).await {
                         return Ok(out);
                     }
                 }
                 let line: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-                let out = crate::process::piped("ssh")
+                let mut command = crate::process::piped("ssh");
+                command
                     .args(ssh.options())
-                    .arg(&ssh.destination)
                     .arg("--")
-                    .arg(line.join(" "))
-                    .output()
+                    .arg(&ssh.destination)
+                    .arg(line.join(" "));
+                let out = crate::process::output_capped(command, cap)
                     .await
+                    .map(exec_output)
                     .map_err(|e| format!("cannot run ssh: {e}"))?;
-                let code = out.status.code().unwrap_or(-1);
-                if code == 255 {
+                if out.exit_code == 255 {
                     return Err(format!(
                         "ssh to {} failed: {}",
                         ssh.destination,
                         String::from_utf8_lossy(&out.stderr).trim()
                     ));
                 }
-                Ok(ExecOutput {
-                    exit_code: i64::from(code),
-                    stdout: out.stdout,
-                    stderr: out.stderr,
-                })
+                Ok(out)
             }
         }
     }
@@ -121,7 +156,7 @@ impl Runner {
     /// Whether the target answers at all: `Err` with why not. A container is asked of the
     /// engine (no exec: an exec costs the engine a process); the others run `true`.
     pub async fn reach(&self, timeout: Duration) -> Result<(), String> {
-        if let Runner::Container { engine, id, .. } = self {
+        if let Place::Container { engine, id, .. } = &self.place {
             return match tokio::time::timeout(timeout, engine.is_running(id)).await {
                 Err(_) => Err(format!(
                     "the engine did not answer within {} s",
@@ -145,10 +180,24 @@ impl Runner {
     }
 }
 
+fn exec_output(c: crate::process::Captured) -> ExecOutput {
+    ExecOutput {
+        exit_code: c.exit_code,
+        stdout: c.stdout,
+        stderr: c.stderr,
+        truncated: c.truncated,
+    }
+}
+
 /// Runs a `/bin/sh -c SCRIPT [NAME ARGS...]` command line in the kept shell, opening it with
 /// `open` when there is none; `None` when it is not such a command line or the shell failed
 /// (the shell is then dropped, and the caller runs the command its usual way).
-async fn in_kept_shell<F, Fut>(kept: &KeptShell, open: F, argv: &[&str]) -> Option<ExecOutput>
+async fn in_kept_shell<F, Fut>(
+    kept: &KeptShell,
+    open: F,
+    argv: &[&str],
+    cap: usize,
+) -> Option<ExecOutput>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Option<Session>>,
@@ -161,12 +210,20 @@ where
     if guard.is_none() {
         *guard = open().await;
     }
-    match guard.as_mut()?.run(script, args).await {
-        Ok(ran) => Some(ExecOutput {
-            exit_code: ran.exit_code,
-            stdout: ran.stdout,
-            stderr: ran.stderr,
-        }),
+    match guard.as_mut()?.run(script, args, cap).await {
+        Ok(ran) => {
+            // A run cut short left the shell mid-output: the next one opens another (and
+            // dropping this one ends the runaway command with it).
+            if ran.truncated {
+                *guard = None;
+            }
+            Some(ExecOutput {
+                exit_code: ran.exit_code,
+                stdout: ran.stdout,
+                stderr: ran.stderr,
+                truncated: ran.truncated,
+            })
+        }
         Err(_) => {
             *guard = None;
             None
@@ -218,6 +275,8 @@ impl Ssh {
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
         };
+        // A host or user starting with `-` would be read by ssh as an option.
+        let valid = |s: &str| valid(s) && !s.starts_with('-');
         if !valid(host) || user.is_some_and(|u| !valid(u)) {
             return Err(format!(
                 "`{url}` is not an ssh address; expected ssh://[user@]host[:port]"
@@ -251,5 +310,7 @@ mod tests {
         assert!(Ssh::parse("ssh://x:port", None).is_err());
         assert!(Ssh::parse("ssh://a b", None).is_err());
         assert!(Ssh::parse("http://x", None).is_err());
+        assert!(Ssh::parse("ssh://-oProxyCommand=x", None).is_err());
+        assert!(Ssh::parse("ssh://-x@host", None).is_err());
     }
 }

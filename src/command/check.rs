@@ -32,7 +32,7 @@ pub async fn check(
     }
     let secrets = project.provision.secrets();
     let session = Session::start(&engine, &project.name, events, secrets, cancel)
-        .init(project.default_image.init);
+        .boot(&project.default_image);
     let scope = Scope::Scenario("check".into());
     let results = session
         .guard(async {

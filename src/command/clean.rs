@@ -7,6 +7,7 @@ use super::{connect, load_project, Exit, Outcome};
 use crate::cli::{CleanArgs, Cli};
 use crate::error::Error;
 use crate::event::Events;
+use crate::pipeline::janitor::Cleaned;
 
 /// `drydock clean`.
 pub async fn clean(
@@ -21,14 +22,30 @@ pub async fn clean(
         Some(load_project(cli)?)
     };
     let engine = connect(cli, events, &cancel).await?;
-    let (containers, images) = crate::pipeline::janitor::clean(
+    let cleaned = crate::pipeline::janitor::clean(
         &engine,
         project.as_ref().map(|p| p.name.as_str()),
         args.images,
+        args.older_than,
     )
     .await?;
-    Ok(Outcome::text(
-        format!("removed {containers} container(s) and {images} image(s)"),
-        Exit::Pass,
-    ))
+    Ok(Outcome::text(words(&cleaned), Exit::Pass))
+}
+
+/// What `drydock clean` did, in words.
+fn words(cleaned: &Cleaned) -> String {
+    let mut text = format!(
+        "removed {} container(s) and {} image(s)",
+        cleaned.swept.removed, cleaned.images
+    );
+    if cleaned.swept.unseen > 0 {
+        text.push_str(&format!(
+            "\nleft {} container(s) of runs on other machines or in other PID namespaces sharing this engine, whose process drydock cannot see from here; `drydock clean --older-than 24h` removes those created more than a day ago",
+            cleaned.swept.unseen
+        ));
+    }
+    for (image, reason) in &cleaned.images_in_use {
+        text.push_str(&format!("\nleft {image}: {reason}"));
+    }
+    text
 }

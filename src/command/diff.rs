@@ -58,7 +58,7 @@ pub async fn diff(
         let paths = &settings.paths;
         async move {
             let container = which.start(session, target).await?;
-            capture::manifest(&session.engine, &container, paths, ignore)
+            capture::manifest_of(&session.engine, &container, paths, ignore)
                 .await
                 .map_err(|message| Error::Infrastructure {
                     part: "docker engine".into(),

@@ -58,6 +58,7 @@ impl From<Verdict> for Exit {
 impl From<Kind> for Exit {
     fn from(kind: Kind) -> Self {
         match kind {
+            Kind::Failure => Exit::Fail,
             Kind::Usage => Exit::Usage,
             Kind::Infrastructure => Exit::Infrastructure,
             Kind::NothingToRun => Exit::NothingToRun,

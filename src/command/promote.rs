@@ -41,7 +41,7 @@ pub async fn promote(
     }
     let secrets = project.provision.secrets();
     let session = Session::start(&engine, &project.name, events, secrets, cancel)
-        .init(project.default_image.init);
+        .boot(&project.default_image);
     let mut report = session
         .guard(body(&session, &project, &checks, args))
         .await?;

@@ -88,6 +88,7 @@ fn record(path: &Path, retention: Duration, report: &RunReport, events: &Events)
         duration_ms: report.duration_ms as i64,
     };
     let keep_after = now - retention.as_millis() as i64;
+    // The verdict does not depend on the store: a store that cannot take the run is a note.
     let recorded = History::open(path)
         .and_then(|store| store.record_run(&row, &report::to_json(report), keep_after));
     if let Err(e) = recorded {

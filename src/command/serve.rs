@@ -24,7 +24,7 @@ pub async fn serve(
         Some(p) => p.clone(),
         None => history_path(&load_project(cli)?, None),
     };
-    let store = History::open(&path).map_err(Error::Usage)?;
+    let store = History::open(&path)?;
     let listener = bind(args.listen).await?;
     events.note(
         &Scope::Scenario("serve".into()),

@@ -28,7 +28,7 @@ pub async fn snapshot(
     let engine = connect(cli, events, &cancel).await?;
     let secrets = project.provision.secrets();
     let session = Session::start(&engine, &project.name, events, secrets, cancel)
-        .init(project.default_image.init);
+        .boot(&project.default_image);
     let scope = Scope::Scenario("fresh".into());
     let ignore = capture::rules(&project.diff).map_err(Error::Usage)?;
     let manifest = session
@@ -49,33 +49,41 @@ pub async fn snapshot(
                 project.provision.timeout,
             )
             .await?;
-            if provisioned.outcome.status != Status::Ok {
-                let message = provisioned
-                    .outcome
-                    .failure
-                    .map(|f| f.message)
-                    .unwrap_or_default();
-                return Err(Error::Infrastructure {
-                    part: "provisioning".into(),
-                    message: format!("the working tree does not provision cleanly, so there is no state to snapshot: {message}"),
-                });
+            match provisioned.outcome.status {
+                Status::Ok => {}
+                // As in `drydock run`: the code's failure is a failure, the infrastructure's
+                // an error.
+                Status::Failed => {
+                    return Err(Error::Failed(format!(
+                        "the working tree does not provision cleanly, so there is no state to snapshot: {}",
+                        provisioned.outcome.failure_sentence()
+                    )))
+                }
+                Status::Infrastructure => {
+                    return Err(Error::Infrastructure {
+                        part: provisioned
+                            .outcome
+                            .failure
+                            .as_ref()
+                            .and_then(|f| f.infrastructure.clone())
+                            .unwrap_or_else(|| "provisioning".into()),
+                        message: provisioned.outcome.failure_sentence(),
+                    })
+                }
             }
             session.events.stage(&scope, "reading state");
-            let mut manifests = Vec::new();
-            for machine in &provisioned.machines {
-                let manifest = capture::manifest(
-                    &engine,
-                    &machine.container,
-                    &project.diff.paths,
-                    ignore.clone(),
-                )
-                .await
-                .map_err(|message| Error::Infrastructure {
-                    part: "docker engine".into(),
-                    message,
-                })?;
-                manifests.push((machine.host.name.clone(), manifest));
-            }
+            let machines: Vec<(String, String)> = provisioned
+                .machines
+                .iter()
+                .map(|m| (m.host.name.clone(), m.container.clone()))
+                .collect();
+            let manifests =
+                capture::manifests(&engine, &machines, &project.diff.paths, ignore.clone())
+                    .await
+                    .map_err(|message| Error::Infrastructure {
+                        part: "docker engine".into(),
+                        message,
+                    })?;
             Ok(capture::combined(manifests))
         })
         .await?;

@@ -14,9 +14,9 @@ use crate::config::watch::SmtpSettings;
 use crate::config::{self, Project};
 use crate::error::Error;
 use crate::event::{Events, Scope};
-use crate::history::{self, History};
+use crate::history::{self, History, WatchLock};
 use crate::watch::notify::{Notifier, Smtp, SmtpSecurity};
-use crate::watch::{self as monitor, Monitor, RoundReport, Settings, Target};
+use crate::watch::{self as monitor, Monitor, MonitorError, RoundReport, Settings, Target};
 
 /// The time between rounds unless told.
 const DEFAULT_EVERY: Duration = Duration::from_secs(60);
@@ -70,11 +70,16 @@ pub async fn watch(
     } else {
         None
     };
+    let max_output = args
+        .max_output
+        .or(w.max_output)
+        .unwrap_or(crate::check::runner::MAX_OUTPUT);
     let targets = names
         .iter()
-        .map(|n| Target::parse(n, engine.as_ref(), ssh_config.clone()))
+        .map(|n| Target::parse(n, engine.as_ref(), ssh_config.clone(), max_output))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Usage)?;
+    let every = args.every.or(w.every).unwrap_or(DEFAULT_EVERY);
     let settings = Settings {
         confirm: args.confirm.or(w.confirm).unwrap_or(2),
         confirm_interval: args
@@ -84,19 +89,37 @@ pub async fn watch(
         recover: args.recover.or(w.recover).unwrap_or(2).max(1),
         concurrency: w.concurrency.unwrap_or(16),
         retention: w.retention.unwrap_or(history::RETENTION),
+        // Delivery never pushes the next round past its time.
+        delivery_budget: if args.once {
+            monitor::DELIVERY_BUDGET
+        } else {
+            monitor::DELIVERY_BUDGET
+                .min(every / 2)
+                .max(Duration::from_secs(1))
+        },
     };
     let notifier = notifier(&project, args)?;
     let store_path = history_path(&project, args.history.as_ref());
-    let store = History::open(&store_path).map_err(|e| Error::Usage(e.to_string()))?;
+    // One monitor per store: a second would send every notification again.
+    let _lock = WatchLock::take(&store_path)?;
+    let store = History::open(&store_path)?;
     let mut monitor =
-        Monitor::new(targets, checks, settings, store, notifier).map_err(Error::Usage)?;
+        Monitor::new(targets, checks, settings, store, notifier).map_err(|e| match e {
+            MonitorError::History(e) => Error::History(e),
+            MonitorError::Client(message) => Error::Infrastructure {
+                part: "HTTP client".into(),
+                message,
+            },
+        })?;
     let json = cli.global.format == Format::Json;
 
     if args.once {
-        let round = monitor.round(events).await.map_err(infrastructure)?;
+        let round = monitor.round(events).await;
+        // A confirmed failure is the answer; anything the monitor could not see (a target, a
+        // check it cannot evaluate, its own store) means it could not give one.
         let exit = if round.failing() {
             Exit::Fail
-        } else if round.unreachable() {
+        } else if round.unreachable() || round.erroring() || round.store_error.is_some() {
             Exit::Infrastructure
         } else {
             Exit::Pass
@@ -104,13 +127,12 @@ pub async fn watch(
         return Ok(Outcome::text(render(&round, json), exit));
     }
 
-    let every = args.every.or(w.every).unwrap_or(DEFAULT_EVERY);
     let scope = Scope::Scenario("watch".into());
     // The API reads through a connection of its own: a round's write never waits for it.
     let server = match args.listen {
         Some(address) => {
             let listener = super::serve::bind(address).await?;
-            let reader = History::open(&store_path).map_err(Error::Usage)?;
+            let reader = History::open(&store_path)?;
             // Rounds are never cut short, so a monitor that finished none for three
             // intervals and a minute is stuck: /healthz says so.
             let stale_after = every * 3 + Duration::from_secs(60);
@@ -134,7 +156,7 @@ pub async fn watch(
     let mut last: RoundReport;
     loop {
         // A round is never cut short: SIGTERM lets it finish and its notifications go out.
-        last = monitor.round(events).await.map_err(infrastructure)?;
+        last = monitor.round(events).await;
         rounds += 1;
         events.note(&scope, summary_line(&last));
         tokio::select! {
@@ -160,18 +182,22 @@ pub async fn watch(
     Ok(Outcome::text(text, Exit::Pass))
 }
 
-fn infrastructure(message: String) -> Error {
-    Error::Infrastructure {
-        part: "history store".into(),
-        message,
-    }
-}
-
 /// Where notifications go, from the flags and `watch:`.
 fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
     let w = &project.watch;
+    if args.webhook_secret.is_some() {
+        return Err(Error::Usage(
+            "--webhook-secret is not accepted: a secret on the command line is visible to every user of this machine (`ps`); set DRYDOCK_WEBHOOK_SECRET, or give --webhook-secret-file PATH or `watch.webhook_secret_from_env`".into(),
+        ));
+    }
+    if args.smtp_password.is_some() {
+        return Err(Error::Usage(
+            "--smtp-password is not accepted: a secret on the command line is visible to every user of this machine (`ps`); set DRYDOCK_SMTP_PASSWORD, or give --smtp-password-file PATH or `watch.smtp.password_from_env`".into(),
+        ));
+    }
     let secret = secret_of(
-        args.webhook_secret.as_ref(),
+        args.webhook_secret_file.as_ref(),
+        "DRYDOCK_WEBHOOK_SECRET",
         w.webhook_secret_from_env.as_ref(),
         "watch.webhook_secret_from_env",
     )?;
@@ -214,22 +240,41 @@ fn notifier(project: &Project, args: &WatchArgs) -> Result<Notifier, Error> {
     .map_err(Error::Usage)
 }
 
-/// A secret: the flag's value (or its environment variable, which clap read), else the host
-/// variable the configuration's `key` names, which must then be set.
+/// A secret, from the first place that has one: the file `file` names, the environment
+/// variable `variable`, the host variable the configuration's `key` names (which must then be
+/// set). Never from a flag's value. An empty secret is an error, not "no secret".
 fn secret_of(
-    flag: Option<&String>,
+    file: Option<&PathBuf>,
+    variable: &str,
     from_env: Option<&String>,
     key: &str,
 ) -> Result<Option<String>, Error> {
-    match (flag, from_env) {
-        (Some(value), _) => Ok(Some(value.clone())),
-        (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
+    let (value, place) = if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!("reading the secret file {}: {e}", path.display()))
+        })?;
+        (
+            text.trim_end_matches(['\n', '\r']).to_string(),
+            path.display().to_string(),
+        )
+    } else if let Ok(value) = std::env::var(variable) {
+        (value, variable.to_string())
+    } else if let Some(var) = from_env {
+        let value = std::env::var(var).map_err(|_| {
             Error::Usage(format!(
                 "`{key}`: the host environment variable `{var}` is not set"
             ))
-        }),
-        (None, None) => Ok(None),
+        })?;
+        (value, var.clone())
+    } else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Err(Error::Usage(format!(
+            "the secret in {place} is empty; an empty secret would sign or log in with nothing"
+        )));
     }
+    Ok(Some(value))
 }
 
 /// The relay from `server` and the addresses, its protection and login from the flags, else
@@ -260,7 +305,8 @@ fn smtp(
         .clone()
         .or_else(|| settings.and_then(|s| s.user.clone()));
     let password = secret_of(
-        args.smtp_password.as_ref(),
+        args.smtp_password_file.as_ref(),
+        "DRYDOCK_SMTP_PASSWORD",
         settings.and_then(|s| s.password_from_env.as_ref()),
         "watch.smtp.password_from_env",
     )?;
@@ -342,7 +388,7 @@ fn open_store(cli: &Cli, flag: Option<&PathBuf>) -> Result<History, Error> {
             path.display()
         )));
     }
-    History::open(&path).map_err(Error::Usage)
+    Ok(History::open(&path)?)
 }
 
 fn summary_line(round: &RoundReport) -> String {
@@ -409,9 +455,7 @@ fn render(round: &RoundReport, json: bool) -> String {
 pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<Outcome, Error> {
     let store = open_store(cli, args.history.as_ref())?;
     let since = history::now_ms() - args.since.as_millis() as i64;
-    let rounds = store
-        .rounds(since, args.target.as_deref())
-        .map_err(Error::Usage)?;
+    let rounds = store.rounds(since, args.target.as_deref())?;
     if cli.global.format == Format::Json {
         return Ok(Outcome::text(
             serde_json::to_string_pretty(&rounds).unwrap_or_default(),
@@ -447,9 +491,7 @@ pub fn history(cli: &Cli, args: &HistoryArgs) -> Result<Outcome, Error> {
 pub fn outages(cli: &Cli, args: &OutagesArgs) -> Result<Outcome, Error> {
     let store = open_store(cli, args.history.as_ref())?;
     let now = history::now_ms();
-    let outages = store
-        .outages(now - args.since.as_millis() as i64)
-        .map_err(Error::Usage)?;
+    let outages = store.outages(now - args.since.as_millis() as i64)?;
     if cli.global.format == Format::Json {
         return Ok(Outcome::text(
             serde_json::to_string_pretty(&outages).unwrap_or_default(),

@@ -209,6 +209,24 @@ impl<'s> Diagnostics<'s> {
         }
     }
 
+    /// Expects a size in bytes such as `16MiB`, `512KiB` or a number of bytes.
+    pub fn size(&mut self, node: &Node, key: &str) -> Option<usize> {
+        match node.as_text().and_then(parse_size) {
+            Some(n) => Some(n),
+            None => {
+                self.error(
+                    node.pos,
+                    key,
+                    format!(
+                        "expected a size such as 16MiB, 512KiB or a number of bytes (at least 1KiB), found {}",
+                        shown(node)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// Expects a list of strings; a single string is taken as a list of one.
     pub fn text_list(&mut self, node: &Node, key: &str) -> Option<Vec<String>> {
         match &node.value {
@@ -254,6 +272,25 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     };
     (seconds.is_finite() && (0.0..1e9).contains(&seconds))
         .then(|| std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Parses `16MiB`, `512KiB`, `1GiB` (also `MB`, `KB`, `GB` as binary units) or a number of
+/// bytes; at least 1 KiB.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number.parse().ok()?;
+    let unit = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "KB" | "K" => 1 << 10,
+        "MiB" | "MB" | "M" => 1 << 20,
+        "GiB" | "GB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    value.checked_mul(unit).filter(|n| *n >= 1024)
 }
 
 fn shown(node: &Node) -> String {

@@ -16,7 +16,72 @@ pub struct DefaultImage {
     pub base: Option<BaseImage>,
     /// `init`: what runs as PID 1 in scenario containers.
     pub init: Init,
+    /// `cap_add`: Linux capabilities scenario containers get beyond the engine's defaults, as
+    /// configured (`None`: [`DefaultImage::capabilities`] decides).
+    pub cap_add: Option<Vec<String>>,
 }
+
+/// What systemd's sandboxing of units needs (`PrivateTmp=`, `ProtectSystem=`,
+/// `BindReadOnlyPaths=`, ...: a mount namespace per service), and so what an `init: systemd`
+/// container gets unless `cap_add` says otherwise.
+pub const SYSTEMD_CAPABILITIES: &[&str] = &["SYS_ADMIN"];
+
+impl DefaultImage {
+    /// The capabilities scenario containers are given: `cap_add` when configured, else
+    /// [`SYSTEMD_CAPABILITIES`] for `init: systemd` and none otherwise.
+    pub fn capabilities(&self) -> Vec<String> {
+        match (&self.cap_add, self.init) {
+            (Some(caps), _) => caps.clone(),
+            (None, Init::Systemd) => SYSTEMD_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            (None, Init::None) => Vec::new(),
+        }
+    }
+}
+
+/// Linux capabilities by name (without `CAP_`), as the engine takes them.
+const CAPABILITIES: &[&str] = &[
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "SYSLOG",
+    "WAKE_ALARM",
+];
 
 /// `images.default.init`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,7 +120,11 @@ pub(super) fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Default
     diags.known_keys(entries, "images", &["default"]);
     let default = required(diags, node, entries, "images", "default")?;
     let entries = diags.map(default, "images.default")?;
-    diags.known_keys(entries, "images.default", &["dockerfile", "base", "init"]);
+    diags.known_keys(
+        entries,
+        "images.default",
+        &["dockerfile", "base", "init", "cap_add"],
+    );
     let dockerfile = match get(entries, "dockerfile") {
         Some(n) => diags.non_empty_text(n, "images.default.dockerfile")?,
         None => "images/default/Dockerfile".to_string(),
@@ -79,11 +148,57 @@ pub(super) fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Default
             }
         },
     };
+    let cap_add = match get(entries, "cap_add") {
+        None => None,
+        Some(n) => Some(capabilities(diags, n)?),
+    };
     Some(DefaultImage {
         dockerfile: PathBuf::from(dockerfile),
         base,
         init,
+        cap_add,
     })
+}
+
+/// `cap_add`: capability names, with or without `CAP_`, in any case; `ALL` is refused (that
+/// is `--privileged` in all but name).
+fn capabilities(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Vec<String>> {
+    const KEY: &str = "images.default.cap_add";
+    let Some(items) = node.as_seq() else {
+        diags.error(
+            node.pos,
+            KEY,
+            format!(
+                "expected a list of capabilities such as [SYS_ADMIN] (or [] to grant none), found {}",
+                node.type_name()
+            ),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(text) = diags.text(item, KEY) else {
+            ok = false;
+            continue;
+        };
+        let upper = text.to_ascii_uppercase();
+        let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if CAPABILITIES.contains(&name) {
+            if !out.iter().any(|c| c == name) {
+                out.push(name.to_string());
+            }
+        } else {
+            let why = if name == "ALL" {
+                "`ALL` would make the container privileged in all but name; name the capabilities it needs".to_string()
+            } else {
+                format!("unknown capability `{text}`; expected a Linux capability such as SYS_ADMIN, NET_ADMIN or SYS_TIME")
+            };
+            diags.error(item.pos, KEY, why);
+            ok = false;
+        }
+    }
+    ok.then_some(out)
 }
 
 fn base(diags: &mut Diagnostics<'_>, node: &Node) -> Option<BaseImage> {

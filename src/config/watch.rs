@@ -38,6 +38,8 @@ pub struct WatchSettings {
     pub retention: Option<Duration>,
     /// `ssh_config`, relative to the project.
     pub ssh_config: Option<PathBuf>,
+    /// `max_output`: the most read of a command's stdout (and of its stderr) on a target.
+    pub max_output: Option<usize>,
 }
 
 /// `watch.smtp`.
@@ -77,6 +79,7 @@ const KEYS: &[&str] = &[
     "history",
     "retention",
     "ssh_config",
+    "max_output",
 ];
 
 /// `text` when it is an http:// or https:// URL (receivers: webhook, Alertmanager, heartbeat).
@@ -137,6 +140,7 @@ pub(super) fn watch(diags: &mut Diagnostics<'_>, node: &Node) -> Option<WatchSet
             .non_empty_text(n, "watch.ssh_config")
             .map(PathBuf::from)
     });
+    let max_output = optional(entries, "max_output", |n| diags.size(n, "watch.max_output"));
     let smtp = optional(entries, "smtp", |n| {
         let e = diags.map(n, "watch.smtp")?;
         diags.known_keys(
@@ -221,5 +225,6 @@ pub(super) fn watch(diags: &mut Diagnostics<'_>, node: &Node) -> Option<WatchSet
         history: history?,
         retention: retention?,
         ssh_config: ssh_config?,
+        max_output: max_output?,
     })
 }

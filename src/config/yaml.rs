@@ -85,6 +85,14 @@ impl Node {
         }
     }
 
+    /// The items, if it is a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
     /// Whether the node is YAML null (`~`, `null` or nothing).
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true } if is_null(text))

@@ -53,12 +53,14 @@ impl Engine {
                     ])),
                     binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:ro".to_string()]),
                     network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
+                    cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                     ..Default::default()
                 }
             } else {
                 HostConfig {
                     init: Some(true),
                     network_mode: spec.network.as_ref().map(|(n, _)| n.clone()),
+                    cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                     ..Default::default()
                 }
             }),
@@ -359,7 +361,12 @@ impl Engine {
             .unwrap_or_default();
         let present = |v: Option<String>| v.filter(|v| !v.is_empty());
         for endpoint in networks.into_values() {
-            out.ipv4.extend(present(endpoint.ip_address));
+            if let Some(ip) = present(endpoint.ip_address) {
+                out.ipv4.push(ip);
+                out.ipv4_prefix
+                    .push(endpoint.ip_prefix_len.unwrap_or(32).clamp(0, 32) as u8);
+            }
+            out.gateways.extend(present(endpoint.gateway));
             out.ipv6.extend(present(endpoint.global_ipv6_address));
             out.macs.extend(present(endpoint.mac_address));
         }

@@ -39,6 +39,51 @@ impl Engine {
         Ok(out)
     }
 
+    /// Runs a command in the container and collects at most `cap` bytes of its stdout and of
+    /// its stderr: past that, the output is cut (`truncated`) and the exec is left (its
+    /// output connection closed, so the command's next write fails).
+    pub async fn exec_capped(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        cap: usize,
+    ) -> Result<ExecOutput, EngineError> {
+        use bollard::container::LogOutput;
+        let operation = || {
+            format!(
+                "running `{}` in {}",
+                cmd.first().unwrap_or(&""),
+                crate::ids::short_id(container)
+            )
+        };
+        let (id, mut output, input) = self.attach(container, cmd, &[], false).await?;
+        drop(input);
+        let mut out = ExecOutput::default();
+        while let Some(item) = output.next().await {
+            match item.map_err(|e| EngineError::op(operation(), e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    out.stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => out.stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+            if out.stdout.len() > cap || out.stderr.len() > cap {
+                out.stdout.truncate(cap);
+                out.stderr.truncate(cap);
+                out.truncated = true;
+                out.exit_code = -1;
+                return Ok(out);
+            }
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&id)
+            .await
+            .map_err(|e| EngineError::op(operation(), e))?;
+        out.exit_code = inspected.exit_code.unwrap_or(-1);
+        Ok(out)
+    }
+
     /// Runs a command in the container, passing output chunks to `on_output` as they come.
     pub async fn exec_streaming(
         &self,

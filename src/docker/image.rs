@@ -143,10 +143,12 @@ impl Engine {
                 Err(e) => return Err(EngineError::op(format!("building {tag}"), e)),
             }
         }
-        self.image_id(tag).await?.ok_or_else(|| EngineError::Build {
-            image: tag.to_string(),
-            message: "the build finished without an image".into(),
-        })
+        self.image_id(tag)
+            .await?
+            .ok_or_else(|| EngineError::Operation {
+                operation: format!("building {tag}"),
+                reason: "the build finished without an image".into(),
+            })
     }
 
     /// Adds `target` as a tag of `image`.
@@ -175,6 +177,10 @@ impl Engine {
         {
             Ok(_) => Ok(()),
             Err(e) if matches!(status_of(&e), Some(404)) => Ok(()),
+            Err(e) if matches!(status_of(&e), Some(409)) => Err(EngineError::InUse {
+                reference: reference.to_string(),
+                reason: short(&e),
+            }),
             Err(e) => Err(EngineError::op(format!("removing image {reference}"), e)),
         }
     }
@@ -198,12 +204,17 @@ impl Engine {
         Ok(images.into_iter().map(|i| (i.id, i.repo_tags)).collect())
     }
 
-    /// Commits a container as `reference`, with labels.
+    /// Commits a container as `reference`, a server image as `like` is one: with `labels`, with
+    /// `like`'s own command, entrypoint and stop signal (not the keep-alive or systemd drydock
+    /// started the container with), and without the run labels the container carried (a
+    /// commit passes every container label on; these are blanked, so that a container
+    /// someone starts from the image is never taken for a run's).
     pub async fn commit(
         &self,
         container: &str,
         reference: &str,
         labels: HashMap<String, String>,
+        like: &str,
     ) -> Result<String, EngineError> {
         let (repo, tag) = split_reference(reference);
         let options = CommitContainerOptions {
@@ -213,8 +224,23 @@ impl Engine {
             pause: true,
             ..Default::default()
         };
+        let original = self
+            .docker
+            .inspect_image(like)
+            .await
+            .map_err(|e| EngineError::op(format!("inspecting image {like}"), e))?
+            .config
+            .unwrap_or_default();
+        let mut all = labels;
+        for key in RUN_LABELS {
+            all.entry(key.to_string()).or_default();
+        }
         let config = bollard::models::ContainerConfig {
-            labels: Some(labels),
+            labels: Some(all),
+            // Empty lists, not absent ones: the engine fills absent fields from the container.
+            cmd: Some(original.cmd.unwrap_or_default()),
+            entrypoint: Some(original.entrypoint.unwrap_or_default()),
+            stop_signal: Some(original.stop_signal.unwrap_or_else(|| "SIGTERM".into())),
             ..Default::default()
         };
         let response = self
@@ -282,9 +308,17 @@ fn build_failure(tag: &str, tail: &[String], message: &str) -> EngineError {
             text.push_str(line);
         }
     }
+    // The step's output and the engine's error say whether the mirror or the disk failed;
+    // anything else is the Dockerfile's own doing.
+    let seen = format!("{message}\n{}", tail.join("\n"));
+    let cause = match crate::outcome::infrastructure_cause(&seen) {
+        Some(part) => BuildCause::Infrastructure(part),
+        None => BuildCause::Definition,
+    };
     EngineError::Build {
         image: tag.to_string(),
         message: text,
+        cause,
     }
 }
 

@@ -11,6 +11,8 @@ mod image;
 mod network;
 mod shell;
 
+pub use network::NetworkInfo;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -28,6 +30,20 @@ pub const LABEL_HOST: &str = "io.drydock.host";
 pub const LABEL_ROLE: &str = "io.drydock.role";
 /// Label on containers: the project host it plays (`web`, `db`, ...).
 pub const LABEL_SERVER: &str = "io.drydock.server";
+/// Label on per-run objects: the creating process, exactly (boot, pid namespace, pid, start
+/// time), so that a sweep knows whether it is still alive across PID namespaces and pid reuse.
+pub const LABEL_PROCESS: &str = "io.drydock.process";
+
+/// The labels a run sets on what it creates and that an image must never pass on to
+/// containers started from it.
+pub const RUN_LABELS: &[&str] = &[
+    LABEL_RUN,
+    LABEL_PID,
+    LABEL_HOST,
+    LABEL_PROCESS,
+    LABEL_ROLE,
+    LABEL_SERVER,
+];
 
 /// What went wrong while talking to the engine, and during which operation.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +64,14 @@ pub enum EngineError {
         /// The engine's answer.
         reason: String,
     },
+    /// An image could not be removed because a container uses it.
+    #[error("{reference} is in use: {reason}")]
+    InUse {
+        /// The image reference.
+        reference: String,
+        /// The engine's answer.
+        reason: String,
+    },
     /// An image build failed in a build step.
     #[error("building {image} failed: {message}")]
     Build {
@@ -55,7 +79,20 @@ pub enum EngineError {
         image: String,
         /// The build's last output and error.
         message: String,
+        /// Whose fault, decided from the engine's answer where the build failed.
+        cause: BuildCause,
     },
+}
+
+/// Why an image build failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildCause {
+    /// The Dockerfile or its context: a parse error, a missing file, a step that failed on
+    /// its own (the project's image definition is broken).
+    Definition,
+    /// A step failed because a part of the infrastructure did (the package mirror, DNS, the
+    /// disk): the part.
+    Infrastructure(&'static str),
 }
 
 impl EngineError {
@@ -133,6 +170,8 @@ pub struct ExecOutput {
     pub stdout: Vec<u8>,
     /// Everything written to stderr.
     pub stderr: Vec<u8>,
+    /// Whether the output went past the cap it was read with and was cut there.
+    pub truncated: bool,
 }
 
 /// A chunk of output from a streaming exec.
@@ -160,6 +199,8 @@ pub struct ContainerSpec {
     pub network: Option<(String, Vec<String>)>,
     /// Boot systemd as PID 1 instead of a sleeping shell.
     pub systemd: bool,
+    /// Linux capabilities added to the engine's defaults (`SYS_ADMIN`, ...).
+    pub cap_add: Vec<String>,
 }
 
 /// What tells one container from another of the same image: its id and its addresses on
@@ -170,6 +211,10 @@ pub struct Addresses {
     pub id: String,
     /// IPv4 addresses.
     pub ipv4: Vec<String>,
+    /// The prefix length of each IPv4 address (in the order of `ipv4`).
+    pub ipv4_prefix: Vec<u8>,
+    /// The gateways of its networks.
+    pub gateways: Vec<String>,
     /// Global IPv6 addresses.
     pub ipv6: Vec<String>,
     /// MAC addresses.

@@ -38,12 +38,11 @@ impl Engine {
         }
     }
 
-    /// Networks carrying every `(label, value)` (an empty value: the label at all), with their
-    /// labels.
+    /// Networks carrying every `(label, value)` (an empty value: the label at all).
     pub async fn networks_with_labels(
         &self,
         labels: &[(&str, &str)],
-    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
+    ) -> Result<Vec<NetworkInfo>, EngineError> {
         let options = ListNetworksOptions {
             filters: Some(label_filter(labels)),
         };
@@ -54,7 +53,24 @@ impl Engine {
             .map_err(|e| EngineError::op("listing networks", e))?;
         Ok(networks
             .into_iter()
-            .filter_map(|n| Some((n.id?, n.labels.unwrap_or_default())))
+            .filter_map(|n| {
+                Some(NetworkInfo {
+                    id: n.id?,
+                    name: n.name.unwrap_or_default(),
+                    labels: n.labels.unwrap_or_default(),
+                })
+            })
             .collect())
     }
+}
+
+/// A network as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
 }

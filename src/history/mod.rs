@@ -21,7 +21,10 @@ pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 2
 /// At most this many notifications wait for delivery; the oldest go first when it is full.
 pub const OUTBOX_LIMIT: i64 = 10_000;
 
-const SCHEMA: &str = "
+/// The schema, one migration per version: `PRAGMA user_version` says how many have been
+/// applied. Migration 1 is the schema stores had before versions were recorded (every
+/// statement `IF NOT EXISTS`, so such a store takes it as it is). Never edit one: add the next.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS rounds (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
   passed INTEGER NOT NULL, failed INTEGER NOT NULL, unknown INTEGER NOT NULL);
@@ -47,12 +50,43 @@ CREATE INDEX IF NOT EXISTS runs_by_time ON runs(at);
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT NOT NULL, channel TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL,
   next_at INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (id, channel));
-";
+"];
 
 /// The store.
 pub struct History {
     conn: Mutex<Connection>,
     path: PathBuf,
+}
+
+/// Why the history store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The file cannot be created, opened or read.
+    #[error("history store {path}: {reason}")]
+    Store {
+        /// The store's file.
+        path: String,
+        /// What SQLite or the file system said.
+        reason: String,
+    },
+    /// Another `drydock watch` holds the store.
+    #[error("the history store {path} is in use by another `drydock watch` ({holder}); two monitors on one store would both notify: stop the other one, or give this one its own store with --history")]
+    Locked {
+        /// The store's file.
+        path: String,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+    /// The store was written by a newer drydock.
+    #[error("the history store {path} has schema version {found}, newer than this drydock knows ({known}); use a newer drydock, or another store with --history")]
+    Newer {
+        /// The store's file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// The newest this drydock knows.
+        known: i64,
+    },
 }
 
 /// One check's result in a round.
@@ -185,6 +219,39 @@ pub struct RunRow {
     pub duration_ms: i64,
 }
 
+/// Transitions that start an outage.
+const STARTS: &[&str] = &["failing", "unreachable", "erroring"];
+/// Transitions that end one.
+const ENDS: &[&str] = &["recovered", "reachable", "unwatched"];
+
+/// Pairs each outage's start with the transition that ended it (`None`: still going), in the
+/// order of `transitions` (oldest first). A start for a target and check that already has one
+/// going ends that one (a check that could not be evaluated and then failed: its `erroring`
+/// outage ends where its `failing` one begins). An end without a start is dropped.
+pub fn pair(transitions: Vec<Transition>) -> Vec<(Transition, Option<Transition>)> {
+    let mut open: Vec<Transition> = Vec::new();
+    let mut pairs: Vec<(Transition, Option<Transition>)> = Vec::new();
+    for t in transitions {
+        let going = open
+            .iter()
+            .position(|o| o.target == t.target && o.check == t.check);
+        if STARTS.contains(&t.event.as_str()) {
+            if let Some(i) = going {
+                let start = open.remove(i);
+                pairs.push((start, Some(t.clone())));
+            }
+            open.push(t);
+        } else if ENDS.contains(&t.event.as_str()) {
+            if let Some(i) = going {
+                let start = open.remove(i);
+                pairs.push((start, Some(t)));
+            }
+        }
+    }
+    pairs.extend(open.into_iter().map(|start| (start, None)));
+    pairs
+}
+
 /// Records a transition (once: its id is the key).
 const INSERT_TRANSITION: &str = "INSERT OR IGNORE INTO transitions (id, at, since, target, check_name, event, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
@@ -205,18 +272,130 @@ fn result_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
     })
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("history store {}: {e}", path.display())
+fn err(path: &Path, e: impl std::fmt::Display) -> HistoryError {
+    HistoryError::Store {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The schema version this drydock writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Creates the store's file and folder readable by their owner only (a store holds what
+/// targets said, webhook payloads and reports); an existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    private_folder(path)?;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the folder of `path`, owner-only, when it does not exist.
+fn private_folder(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) if !parent.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Brings the store at `conn` up to [`SCHEMA_VERSION`], one migration at a time, each in its
+/// own transaction with the version it reaches.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), HistoryError> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| err(path, e))?;
+    if found > SCHEMA_VERSION {
+        return Err(HistoryError::Newer {
+            path: path.display().to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction().map_err(|e| err(path, e))?;
+        tx.execute_batch(migration).map_err(|e| err(path, e))?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(|e| err(path, e))?;
+        tx.commit().map_err(|e| err(path, e))?;
+    }
+    Ok(())
+}
+
+/// The lock a monitor holds on its store for as long as it runs: a second `drydock watch` on
+/// the same store is refused rather than sending every notification twice. The lock file sits
+/// beside the store; the operating system releases it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct WatchLock {
+    _file: std::fs::File,
+}
+
+impl WatchLock {
+    /// Takes the lock of the store at `path`, or says who holds it.
+    pub fn take(path: &Path) -> Result<WatchLock, HistoryError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock_path = PathBuf::from(format!("{}.watch-lock", path.display()));
+        private_folder(path).map_err(|e| err(path, e))?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| err(&lock_path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(HistoryError::Locked {
+                    path: path.display().to_string(),
+                    holder: if holder.trim().is_empty() {
+                        "a process that is still starting".into()
+                    } else {
+                        holder.trim().to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(&lock_path, e)),
+        }
+        let me = format!(
+            "pid {} on {}",
+            std::process::id(),
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default()
+        );
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(me.as_bytes());
+        Ok(WatchLock { _file: file })
+    }
 }
 
 impl History {
-    /// Opens (creating) the store at `path`.
-    pub fn open(path: &Path) -> Result<History, String> {
+    /// Opens (creating, owner-only) the store at `path`, migrating it to this drydock's
+    /// schema.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        create_private(path).map_err(|e| err(path, e))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| err(path, e))?;
             keep_out_of_git(parent);
         }
-        let conn = Connection::open(path).map_err(|e| err(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| err(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err(path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -225,21 +404,24 @@ impl History {
             .map_err(|e| err(path, e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| err(path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| err(path, e))?;
+        migrate(&mut conn, path)?;
         Ok(History {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, HistoryError> {
         let mut conn = self.conn.lock().map_err(|_| err(&self.path, "poisoned"))?;
         f(&mut conn).map_err(|e| err(&self.path, e))
     }
 
     /// Records a round, its transitions, the states after it and the notifications it queues,
     /// all or nothing.
-    pub fn record(&self, round: &Round<'_>) -> Result<i64, String> {
+    pub fn record(&self, round: &Round<'_>) -> Result<i64, HistoryError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let count = |status: &str| {
@@ -306,7 +488,7 @@ impl History {
     /// Forgets the states of checks and targets no longer watched: each `(transition, down)`
     /// drops the state of the transition's target and check, and when it was `down` records
     /// the transition (`unwatched`), which ends its outage.
-    pub fn unwatch(&self, gone: &[(Transition, bool)]) -> Result<(), String> {
+    pub fn unwatch(&self, gone: &[(Transition, bool)]) -> Result<(), HistoryError> {
         if gone.is_empty() {
             return Ok(());
         }
@@ -328,7 +510,7 @@ impl History {
     }
 
     /// Every stored state: (target, check, state as JSON).
-    pub fn states(&self) -> Result<Vec<(String, String, String)>, String> {
+    pub fn states(&self) -> Result<Vec<(String, String, String)>, HistoryError> {
         self.with(|conn| {
             let mut q = conn.prepare("SELECT target, check_name, state FROM states")?;
             let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -337,7 +519,7 @@ impl History {
     }
 
     /// Notifications due for an attempt at `now`, oldest first.
-    pub fn due(&self, now: i64) -> Result<Vec<Pending>, String> {
+    pub fn due(&self, now: i64) -> Result<Vec<Pending>, HistoryError> {
         self.with(|conn| {
             let mut q = conn.prepare(
                 "SELECT id, channel, payload, attempts FROM outbox WHERE next_at <= ?1 ORDER BY created, id",
@@ -355,12 +537,12 @@ impl History {
     }
 
     /// How many notifications wait.
-    pub fn pending(&self) -> Result<i64, String> {
+    pub fn pending(&self) -> Result<i64, HistoryError> {
         self.with(|conn| conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)))
     }
 
     /// A notification was delivered on `channel`.
-    pub fn delivered(&self, id: &str, channel: &str) -> Result<(), String> {
+    pub fn delivered(&self, id: &str, channel: &str) -> Result<(), HistoryError> {
         self.with(|conn| {
             conn.execute(
                 "DELETE FROM outbox WHERE id = ?1 AND channel = ?2",
@@ -371,7 +553,7 @@ impl History {
     }
 
     /// A delivery failed: try again at `next_at`.
-    pub fn retry_at(&self, id: &str, channel: &str, next_at: i64) -> Result<(), String> {
+    pub fn retry_at(&self, id: &str, channel: &str, next_at: i64) -> Result<(), HistoryError> {
         self.with(|conn| {
             conn.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_at = ?3 WHERE id = ?1 AND channel = ?2",
@@ -383,7 +565,7 @@ impl History {
 
     /// Rounds since `since` (unix ms), newest first, each with its problems; `target` limits
     /// the results to one target.
-    pub fn rounds(&self, since: i64, target: Option<&str>) -> Result<Vec<RoundRow>, String> {
+    pub fn rounds(&self, since: i64, target: Option<&str>) -> Result<Vec<RoundRow>, HistoryError> {
         self.with(|conn| {
             let mut q = conn.prepare(
                 "SELECT id, at, duration_ms, passed, failed, unknown FROM rounds o WHERE at >= ?1
@@ -415,10 +597,9 @@ impl History {
         })
     }
 
-    /// What was down since `since` (unix ms): each failure from its start to its recovery (or
-    /// still going), oldest first.
-    pub fn outages(&self, since: i64) -> Result<Vec<Outage>, String> {
-        let transitions = self.with(|conn| {
+    /// Every transition, oldest first.
+    fn transitions(&self) -> Result<Vec<Transition>, HistoryError> {
+        self.with(|conn| {
             let mut q = conn.prepare(
                 "SELECT id, at, since, target, check_name, event, message FROM transitions ORDER BY at, id",
             )?;
@@ -434,43 +615,34 @@ impl History {
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        let mut open: Vec<Outage> = Vec::new();
-        let mut done: Vec<Outage> = Vec::new();
-        for t in transitions {
-            let kind = if t.check.is_empty() {
-                "unreachable"
-            } else {
-                "check"
-            };
-            match t.event.as_str() {
-                "failing" | "unreachable" => open.push(Outage {
-                    target: t.target,
-                    check: t.check,
+        })
+    }
+
+    /// What was down since `since` (unix ms): each failure from its start to its recovery (or
+    /// still going), oldest first.
+    pub fn outages(&self, since: i64) -> Result<Vec<Outage>, HistoryError> {
+        let mut outages: Vec<Outage> = pair(self.transitions()?)
+            .into_iter()
+            .filter_map(|(start, end)| {
+                let kind = match (start.check.is_empty(), start.event.as_str()) {
+                    (true, _) => "unreachable",
+                    (false, "erroring") => "error",
+                    (false, _) => "check",
+                };
+                let outage = Outage {
                     kind: kind.into(),
-                    from: t.since,
-                    to: None,
-                    ended_by: None,
-                    message: t.message,
-                }),
-                "recovered" | "reachable" | "unwatched" => {
-                    if let Some(i) = open
-                        .iter()
-                        .position(|o| o.target == t.target && o.check == t.check)
-                    {
-                        let mut o = open.remove(i);
-                        o.to = Some(t.at);
-                        o.ended_by = Some(t.event);
-                        done.push(o);
-                    }
-                }
-                _ => {}
-            }
-        }
-        done.extend(open);
-        done.retain(|o| o.to.is_none_or(|to| to >= since));
-        done.sort_by_key(|o| (o.from, o.target.clone(), o.check.clone()));
-        Ok(done)
+                    from: start.since,
+                    to: end.as_ref().map(|e| e.at),
+                    ended_by: end.map(|e| e.event),
+                    message: start.message,
+                    target: start.target,
+                    check: start.check,
+                };
+                outage.to.is_none_or(|to| to >= since).then_some(outage)
+            })
+            .collect();
+        outages.sort_by_key(|o| (o.from, o.target.clone(), o.check.clone()));
+        Ok(outages)
     }
 
     /// How many of the last day's results of a check failed, and how many there were.
@@ -479,7 +651,7 @@ impl History {
         target: &str,
         check: &str,
         since: i64,
-    ) -> Result<(i64, i64), String> {
+    ) -> Result<(i64, i64), HistoryError> {
         self.with(|conn| {
             conn.query_row(
                 "SELECT coalesce(sum(r.status = 'fail'), 0), count(*) FROM results r JOIN rounds o ON o.id = r.round
@@ -490,20 +662,34 @@ impl History {
         })
     }
 
-    /// Removes rounds (and their results), runs and ended transitions older than `before`
-    /// (unix ms).
-    pub fn prune(&self, before: i64) -> Result<usize, String> {
+    /// Removes rounds (and their results), runs and outages that ended before `before` (unix
+    /// ms). An outage goes whole, its start with its end: an outage still going is kept however
+    /// old its start, and no end is left without its start (nor a start without its end, which
+    /// would read as an outage that never ended).
+    pub fn prune(&self, before: i64) -> Result<usize, HistoryError> {
+        let ended: Vec<String> = pair(self.transitions()?)
+            .into_iter()
+            .filter_map(|(start, end)| {
+                let end = end?;
+                (end.at < before).then_some([start.id, end.id])
+            })
+            .flatten()
+            .collect();
         self.with(|conn| {
-            let n = conn.execute("DELETE FROM rounds WHERE at < ?1", params![before])?;
-            conn.execute(
+            let tx = conn.transaction()?;
+            let n = tx.execute("DELETE FROM rounds WHERE at < ?1", params![before])?;
+            tx.execute(
                 "DELETE FROM latest WHERE round NOT IN (SELECT id FROM rounds)",
                 [],
             )?;
-            conn.execute("DELETE FROM runs WHERE at < ?1", params![before])?;
-            conn.execute(
-                "DELETE FROM transitions WHERE at < ?1 AND event IN ('recovered', 'reachable', 'unwatched')",
-                params![before],
-            )?;
+            tx.execute("DELETE FROM runs WHERE at < ?1", params![before])?;
+            {
+                let mut forget = tx.prepare("DELETE FROM transitions WHERE id = ?1")?;
+                for id in &ended {
+                    forget.execute(params![id])?;
+                }
+            }
+            tx.commit()?;
             Ok(n)
         })
     }
@@ -515,7 +701,7 @@ impl History {
         run: &RunRow,
         report_json: &str,
         keep_after: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), HistoryError> {
         self.with(|conn| {
             conn.execute("DELETE FROM runs WHERE at < ?1", params![keep_after])?;
             conn.execute(
@@ -536,7 +722,7 @@ impl History {
     }
 
     /// The newest `limit` runs, newest first.
-    pub fn runs(&self, limit: i64) -> Result<Vec<RunRow>, String> {
+    pub fn runs(&self, limit: i64) -> Result<Vec<RunRow>, HistoryError> {
         self.with(|conn| {
             let mut q = conn.prepare(
                 "SELECT id, at, project, command, verdict, duration_ms FROM runs ORDER BY at DESC, id LIMIT ?1",
@@ -556,7 +742,7 @@ impl History {
     }
 
     /// One run's report (JSON), if it is stored.
-    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, String> {
+    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, HistoryError> {
         self.with(|conn| {
             conn.query_row(
                 "SELECT report FROM runs WHERE id = ?1",
@@ -568,7 +754,7 @@ impl History {
     }
 
     /// How many runs are stored, per verdict.
-    pub fn run_counts(&self) -> Result<Vec<(String, i64)>, String> {
+    pub fn run_counts(&self) -> Result<Vec<(String, i64)>, HistoryError> {
         self.with(|conn| {
             let mut q = conn
                 .prepare("SELECT verdict, count(*) FROM runs GROUP BY verdict ORDER BY verdict")?;
@@ -580,7 +766,7 @@ impl History {
     /// Each watched target's newest round: when it was, and its results (the target's own
     /// row, check empty, first), by target. Targets that share a round (one monitor watches
     /// them all) are read in one pass over it.
-    pub fn latest(&self) -> Result<Vec<(i64, Vec<ResultRow>)>, String> {
+    pub fn latest(&self) -> Result<Vec<(i64, Vec<ResultRow>)>, HistoryError> {
         self.with(|conn| {
             let mut q = conn.prepare(
                 "SELECT l.target, l.round, o.at FROM latest l JOIN rounds o ON o.id = l.round ORDER BY l.target",
@@ -618,7 +804,7 @@ impl History {
     }
 
     /// The newest round's time, if any.
-    pub fn last_round(&self) -> Result<Option<i64>, String> {
+    pub fn last_round(&self) -> Result<Option<i64>, HistoryError> {
         self.with(|conn| {
             conn.query_row("SELECT max(at) FROM rounds", [], |r| {
                 r.get::<_, Option<i64>>(0)

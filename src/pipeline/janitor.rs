@@ -1,21 +1,31 @@
 //! The janitor: knows every container and network a run created and removes them however the
-//! run ends.
+//! run ends; sweeps what dead runs left behind, and nothing else (see [`super::owner`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::docker::{
-    Engine, LABEL_HOST, LABEL_PID, LABEL_PROJECT, LABEL_ROLE, LABEL_RUN, LABEL_SERVER,
-};
+use super::owner::{liveness, owns_container, owns_network, process_alive, Liveness, Owner};
+use crate::docker::{Engine, EngineError, LABEL_PROJECT, LABEL_ROLE, LABEL_RUN, LABEL_SERVER};
 
 /// The containers of one run.
 pub struct Janitor {
     engine: Engine,
     project: String,
     run_id: String,
+    owner: Owner,
     containers: Mutex<Vec<(String, String)>>,
     networks: Mutex<Vec<String>>,
-    systemd: std::sync::atomic::AtomicBool,
+    boot: Mutex<Boot>,
+}
+
+/// How the run's containers start: what runs as PID 1, and with which capabilities.
+#[derive(Debug, Clone, Default)]
+pub struct Boot {
+    /// systemd as PID 1.
+    pub systemd: bool,
+    /// Capabilities added to the engine's defaults.
+    pub cap_add: Vec<String>,
 }
 
 impl Janitor {
@@ -25,32 +35,35 @@ impl Janitor {
             engine,
             project: project.to_string(),
             run_id: run_id.to_string(),
+            owner: Owner::me(),
             containers: Mutex::new(Vec::new()),
             networks: Mutex::new(Vec::new()),
-            systemd: std::sync::atomic::AtomicBool::new(false),
+            boot: Mutex::new(Boot::default()),
         }
     }
 
     /// The labels of a container of this run with `role`.
     pub fn labels(&self, role: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (LABEL_PROJECT.to_string(), self.project.clone()),
-            (LABEL_RUN.to_string(), self.run_id.clone()),
-            (LABEL_PID.to_string(), std::process::id().to_string()),
-            (LABEL_HOST.to_string(), hostname()),
-            (LABEL_ROLE.to_string(), role.to_string()),
-        ])
+        let mut labels = self.owner.labels(&self.project, &self.run_id);
+        labels.insert(LABEL_ROLE.to_string(), role.to_string());
+        labels
     }
 
-    /// From now on, containers boot systemd as PID 1.
-    pub fn boot_systemd(&self) {
-        self.systemd
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    /// From now on, containers start as `boot` says.
+    pub fn set_boot(&self, boot: Boot) {
+        if let Ok(mut current) = self.boot.lock() {
+            *current = boot;
+        }
+    }
+
+    /// How containers start.
+    pub fn boot(&self) -> Boot {
+        self.boot.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
     /// Whether containers boot systemd.
     pub fn boots_systemd(&self) -> bool {
-        self.systemd.load(std::sync::atomic::Ordering::Relaxed)
+        self.boot().systemd
     }
 
     /// Creates the labelled network of `scenario` and remembers it; returns its name.
@@ -78,13 +91,15 @@ impl Janitor {
         if let Some(host) = host {
             labels.insert(LABEL_SERVER.to_string(), host.to_string());
         }
+        let boot = self.boot();
         let spec = crate::docker::ContainerSpec {
             image: image.to_string(),
             name: Some(format!("drydock-{}-{}-{role}", self.project, self.run_id)),
             labels,
             hostname: host.map(String::from),
             network: network.map(|n| (n.to_string(), host.map(String::from).into_iter().collect())),
-            systemd: self.boots_systemd(),
+            systemd: boot.systemd,
+            cap_add: boot.cap_add,
         };
         let id = self.engine.run_container(&spec).await?;
         if let Ok(mut list) = self.containers.lock() {
@@ -134,15 +149,22 @@ impl Janitor {
 
     /// Removes every container and network of the run, also those a crash left behind: the
     /// engine is asked for the run's label, so an object whose creation answer was lost goes
-    /// too.
+    /// too (when it is this run's own, by name and labels).
     pub async fn cleanup(&self) {
         let mut ids: Vec<String> = self.held().into_iter().map(|(_, id)| id).collect();
-        if let Ok(found) = self
-            .engine
-            .containers_with_labels(&[(LABEL_PROJECT, &self.project), (LABEL_RUN, &self.run_id)])
-            .await
-        {
-            ids.extend(found.into_iter().filter_map(|c| c.id));
+        let run = [
+            (LABEL_PROJECT, self.project.as_str()),
+            (LABEL_RUN, self.run_id.as_str()),
+        ];
+        if let Ok(found) = self.engine.containers_with_labels(&run).await {
+            let mine = self.owner.process_label();
+            ids.extend(found.into_iter().filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let name = c.names.unwrap_or_default().into_iter().next()?;
+                let ours = owns_container(&name, &labels, &HashMap::new(), Some(&self.project))
+                    && labels.get(crate::docker::LABEL_PROCESS) == Some(&mine);
+                ours.then_some(c.id?)
+            }));
         }
         ids.sort();
         ids.dedup();
@@ -152,12 +174,13 @@ impl Janitor {
         }
         // Networks last: they cannot go while a container is attached.
         let mut networks = self.networks.lock().map(|l| l.clone()).unwrap_or_default();
-        if let Ok(found) = self
-            .engine
-            .networks_with_labels(&[(LABEL_PROJECT, &self.project), (LABEL_RUN, &self.run_id)])
-            .await
-        {
-            networks.extend(found.into_iter().map(|(id, _)| id));
+        if let Ok(found) = self.engine.networks_with_labels(&run).await {
+            networks.extend(
+                found
+                    .into_iter()
+                    .filter(|n| owns_network(&n.name, &n.labels, Some(&self.project)))
+                    .map(|n| n.id),
+            );
         }
         futures_util::future::join_all(networks.iter().map(|n| self.engine.remove_network(n)))
             .await;
@@ -170,91 +193,144 @@ impl Janitor {
 /// The name suffix of containers kept with `--keep`.
 pub const KEPT_SUFFIX: &str = "-kept";
 
-/// This machine's name, to tell our own leftovers from another host's on a shared engine.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+/// What a sweep may remove besides the containers of runs whose process is gone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reach {
+    /// Containers kept with `--keep` (only `drydock clean` removes them).
+    pub kept: bool,
+    /// Containers of runs this process cannot see (another machine, boot or PID namespace)
+    /// created longer ago than this (`drydock clean --older-than`).
+    pub unseen_older_than: Option<Duration>,
 }
 
-/// Whether process `pid` is alive on this machine.
-pub fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Containers removed.
+    pub removed: usize,
+    /// Containers of runs whose process this one cannot see, left alone.
+    pub unseen: usize,
 }
 
-/// Removes containers of `project` (or of every project when `None`) whose drydock process is
-/// gone, and then their networks; kept containers (`--keep`) only when `kept` is true. Returns
-/// how many containers were removed.
+/// Removes the containers of `project`'s runs (every project's when `None`) whose drydock
+/// process is gone, and then their networks; kept containers and containers of unseen runs
+/// only as `reach` allows. A container is a run's only when drydock created it for that run
+/// ([`owns_container`]): a container someone started from a drydock image is never touched.
 pub async fn sweep(
     engine: &Engine,
     project: Option<&str>,
-    kept: bool,
-) -> Result<usize, crate::docker::EngineError> {
-    let filter: Vec<(&str, &str)> = match project {
-        Some(p) => vec![(LABEL_PROJECT, p)],
-        None => vec![(LABEL_PROJECT, "")],
-    };
+    reach: Reach,
+) -> Result<Swept, EngineError> {
+    let filter: Vec<(&str, &str)> = vec![(LABEL_PROJECT, project.unwrap_or("")), (LABEL_RUN, "")];
     let containers = engine.containers_with_labels(&filter).await?;
-    let me = hostname();
-    let mut removed = 0;
+    let me = Owner::me();
+    let now = chrono::Utc::now().timestamp();
+    let mut image_labels: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut swept = Swept::default();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
-        let same_host = labels.get(LABEL_HOST).map(|h| h == &me).unwrap_or(true);
-        let alive = labels
-            .get(LABEL_PID)
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(pid_alive);
-        let is_kept = c
-            .names
-            .unwrap_or_default()
-            .iter()
-            .any(|n| n.ends_with(KEPT_SUFFIX));
-        if same_host && !alive && (kept || !is_kept) {
+        let Some(name) = c.names.unwrap_or_default().into_iter().next() else {
+            continue;
+        };
+        let image = c.image_id.unwrap_or_default();
+        if !image_labels.contains_key(&image) {
+            let found = engine.image_labels(&image).await.unwrap_or_default();
+            image_labels.insert(image.clone(), found);
+        }
+        if !owns_container(&name, &labels, &image_labels[&image], project) {
+            continue;
+        }
+        let is_kept = name.ends_with(KEPT_SUFFIX);
+        let old_enough = |age: Duration| {
+            c.created
+                .is_some_and(|created| now.saturating_sub(created) >= age.as_secs() as i64)
+        };
+        let remove = match liveness(&labels, &me, process_alive) {
+            Liveness::Alive => false,
+            Liveness::Gone => reach.kept || !is_kept,
+            Liveness::Unknown => {
+                let collect = reach.unseen_older_than.is_some_and(old_enough);
+                if !collect {
+                    swept.unseen += 1;
+                }
+                collect
+            }
+        };
+        if remove {
             if let Some(id) = c.id {
                 engine.remove_container(&id).await?;
-                removed += 1;
+                swept.removed += 1;
             }
         }
     }
-    for (id, labels) in engine.networks_with_labels(&filter).await? {
-        let same_host = labels.get(LABEL_HOST).map(|h| h == &me).unwrap_or(true);
-        let alive = labels
-            .get(LABEL_PID)
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(pid_alive);
-        if same_host && !alive {
-            // A kept container still uses its network: that one stays until `drydock clean`.
-            let _ = engine.remove_network(&id).await;
+    for network in engine.networks_with_labels(&filter).await? {
+        if !owns_network(&network.name, &network.labels, project) {
+            continue;
+        }
+        let remove = match liveness(&network.labels, &me, process_alive) {
+            Liveness::Alive => false,
+            Liveness::Gone => true,
+            Liveness::Unknown => reach.unseen_older_than.is_some(),
+        };
+        if remove {
+            // A kept container, or a live run elsewhere, still uses its network: the engine
+            // refuses, and the network stays until its containers are gone.
+            let _ = engine.remove_network(&network.id).await;
         }
     }
-    Ok(removed)
+    Ok(swept)
 }
 
-/// `drydock clean`: containers of dead runs, and optionally the project's images.
+/// What `drydock clean` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The sweep of containers.
+    pub swept: Swept,
+    /// Images removed.
+    pub images: usize,
+    /// Images left because a container (not drydock's) still uses them: reference and why.
+    pub images_in_use: Vec<(String, String)>,
+}
+
+/// `drydock clean`: containers of dead runs (kept ones too), and optionally the project's
+/// images; an image a container still uses is left, and said.
 pub async fn clean(
     engine: &Engine,
     project: Option<&str>,
     images: bool,
-) -> Result<(usize, usize), crate::docker::EngineError> {
-    let containers = sweep(engine, project, true).await?;
-    let mut removed_images = 0;
-    if images {
-        let label_value = project.unwrap_or("");
-        let found = if label_value.is_empty() {
-            Vec::new()
+    unseen_older_than: Option<Duration>,
+) -> Result<Cleaned, EngineError> {
+    let reach = Reach {
+        kept: true,
+        unseen_older_than,
+    };
+    let mut cleaned = Cleaned {
+        swept: sweep(engine, project, reach).await?,
+        ..Cleaned::default()
+    };
+    let Some(project) = project.filter(|_| images) else {
+        return Ok(cleaned);
+    };
+    for (id, tags) in engine.images_with_label(LABEL_PROJECT, project).await? {
+        let references = if tags.is_empty() {
+            vec![id.clone()]
         } else {
-            engine.images_with_label(LABEL_PROJECT, label_value).await?
+            tags
         };
-        for (id, tags) in found {
-            for tag in &tags {
-                engine.remove_image(tag).await?;
+        let mut removed = true;
+        for reference in &references {
+            match engine.remove_image(reference).await {
+                Ok(()) => {}
+                Err(EngineError::InUse { reason, .. }) => {
+                    cleaned.images_in_use.push((reference.clone(), reason));
+                    removed = false;
+                }
+                Err(other) => return Err(other),
             }
-            if tags.is_empty() {
-                engine.remove_image(&id).await?;
-            }
-            removed_images += 1;
+        }
+        if removed {
+            cleaned.images += 1;
         }
     }
-    Ok((containers, removed_images))
+    Ok(cleaned)
 }

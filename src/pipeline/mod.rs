@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod janitor;
+pub mod owner;
 pub mod production;
 pub mod run;
 pub mod scenario;

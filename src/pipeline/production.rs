@@ -62,11 +62,35 @@ pub async fn stand_up(
         }
         return Err(e);
     }
+    futures_util::future::join_all(containers.iter().map(|c| like_a_server(session, c))).await;
     Ok(machines)
+}
+
+/// An image whose Dockerfile ends with the usual `rm -rf /var/lib/apt/lists/*` has no package
+/// lists, yet the folder's fresh mtime tells Ansible's `apt: cache_valid_time=...` that the
+/// cache was just updated, so it skips the update and finds no package: a failure no server
+/// has (a server's lists are never empty) that depends on the clock. Empty lists are dated
+/// back to 1970 so that any `cache_valid_time` updates them; lists that exist are left alone.
+const EMPTY_APT_LISTS_ARE_STALE: &str = "d=/var/lib/apt/lists; [ -d \"$d\" ] || exit 0; \
+     for f in \"$d\"/*_Packages*; do [ -e \"$f\" ] && exit 0; done; \
+     touch -t 197001010000 \"$d\" 2>/dev/null; \
+     s=/var/lib/apt/periodic/update-success-stamp; [ -e \"$s\" ] && touch -t 197001010000 \"$s\"; exit 0";
+
+/// Makes a fresh container's package caches look like a server's (see
+/// [`EMPTY_APT_LISTS_ARE_STALE`]); best effort: a container without a shell is left as it is.
+async fn like_a_server(session: &Session, container: &str) {
+    let cmd = ["/bin/sh", "-c", EMPTY_APT_LISTS_ARE_STALE];
+    let _ = tokio::time::timeout(
+        Duration::from_secs(20),
+        session.engine.exec(container, &cmd, &[], None),
+    )
+    .await;
 }
 
 /// Every host of `hosts` stood up from `image` and provisioned with the tree at `root`.
 pub struct Provisioned {
+    /// The image the hosts were stood up from.
+    pub image: String,
     /// The hosts and their containers.
     pub machines: Vec<Machine>,
     /// How provisioning went.
@@ -89,7 +113,11 @@ pub async fn provision_tree(
     let mut request = provision::Request::for_project(project, root, &machines, scope.clone());
     request.timeout = timeout;
     let outcome = provision::run(&session.engine, &request, &session.events).await?;
-    Ok(Provisioned { machines, outcome })
+    Ok(Provisioned {
+        image: image.to_string(),
+        machines,
+        outcome,
+    })
 }
 
 impl Provisioned {
@@ -105,7 +133,7 @@ impl Provisioned {
         for (machine, tag) in self.machines.iter().zip(tags) {
             let id = session
                 .engine
-                .commit(&machine.container, tag, labels.clone())
+                .commit(&machine.container, tag, labels.clone(), &self.image)
                 .await?;
             session.janitor.remove(&machine.container).await;
             ids.push(id);

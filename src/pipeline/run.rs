@@ -63,7 +63,7 @@ pub async fn run(
 ) -> Result<RunReport, Error> {
     let secrets = options.project.provision.secrets();
     let session = Session::start(engine, &options.project.name, events, secrets, cancel)
-        .init(options.project.default_image.init);
+        .boot(&options.project.default_image);
     let (result, cleanup) = session
         .finish(options.keep, pipeline(&session, &options))
         .await;
@@ -88,7 +88,9 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     crate::provision::preflight(&project.provision.kind)?;
     let hosts = hosts(project, &options.checks).await?;
     preflight_disk(engine).await?;
-    let removed = super::janitor::sweep(engine, Some(&project.name), false).await?;
+    let removed = super::janitor::sweep(engine, Some(&project.name), Default::default())
+        .await?
+        .removed;
     if removed > 0 {
         events.note(
             &Scope::Images,

@@ -294,17 +294,17 @@ impl Scenarios<'_> {
 
     /// Each host's state, in host order.
     async fn manifests(&self, machines: &[Machine]) -> Result<Vec<(String, Manifest)>, String> {
-        let reads = machines.iter().map(|m| async {
-            let manifest = capture::manifest(
-                &self.session.engine,
-                &m.container,
-                &self.project.diff.paths,
-                self.ignore.clone(),
-            )
-            .await?;
-            Ok::<_, String>((m.host.name.clone(), manifest))
-        });
-        join_all(reads).await.into_iter().collect()
+        let machines: Vec<(String, String)> = machines
+            .iter()
+            .map(|m| (m.host.name.clone(), m.container.clone()))
+            .collect();
+        capture::manifests(
+            &self.session.engine,
+            &machines,
+            &self.project.diff.paths,
+            self.ignore.clone(),
+        )
+        .await
     }
 
     /// Runs each host's checks; failures and errors decide the scenario's status.
@@ -505,10 +505,11 @@ pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
     let message = |f: &provision::Failure| match &f.infrastructure {
         Some(part) => format!(
             "{} [infrastructure: {part}; the change was not judged]",
-            f.message
+            f.explained()
         ),
-        None => f.message.clone(),
+        None => f.explained(),
     };
+    let detail = |f: &provision::Failure| (!f.detail.is_empty()).then(|| f.detail.clone());
     let failure = outcome.failure.as_ref();
     ProvisionReport {
         host: match hosts {
@@ -523,6 +524,7 @@ pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
         failed_task_line: failure.and_then(|f| f.at.as_ref().map(|(_, line)| *line)),
         message: failure.map(message),
         infrastructure: failure.and_then(|f| f.infrastructure.clone()),
+        detail: failure.and_then(detail),
         log: outcome.log.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
         hosts: if hosts.len() > 1 {
@@ -536,6 +538,7 @@ pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
                     changed_tasks: h.changed_tasks.clone(),
                     failed_task: h.failure.as_ref().and_then(|f| f.task.clone()),
                     message: h.failure.as_ref().map(message),
+                    detail: h.failure.as_ref().and_then(detail),
                 })
                 .collect()
         } else {

@@ -62,11 +62,12 @@ impl Session {
         }
     }
 
-    /// Containers of this run boot as `init` says.
-    pub fn init(self, init: crate::config::Init) -> Self {
-        if init == crate::config::Init::Systemd {
-            self.janitor.boot_systemd();
-        }
+    /// Containers of this run start as `image` says: its `init` as PID 1, its capabilities.
+    pub fn boot(self, image: &crate::config::DefaultImage) -> Self {
+        self.janitor.set_boot(super::janitor::Boot {
+            systemd: image.init == crate::config::Init::Systemd,
+            cap_add: image.capabilities(),
+        });
         self
     }
 

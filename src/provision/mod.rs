@@ -7,6 +7,7 @@
 //! failure is the code's fault or the infrastructure's.
 
 pub mod ansible;
+pub mod explain;
 pub mod inventory;
 pub mod shell;
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::config::{EnvVar, Host, ProvisionKind};
 use crate::docker::Engine;
 use crate::event::{Events, Scope};
-use crate::outcome::Verdict;
+use crate::outcome::{FailureDetail, Verdict};
 use crate::secret::Secrets;
 
 /// How a provisioning run ended.
@@ -158,9 +159,9 @@ impl Outcome {
         match &f.infrastructure {
             Some(part) => format!(
                 "infrastructure error ({part}) while provisioning: {task}{}; the change was not judged",
-                f.message
+                f.explained()
             ),
-            None => format!("provisioning failed: {task}{}", f.message),
+            None => format!("provisioning failed: {task}{}", f.explained()),
         }
     }
 }
@@ -178,17 +179,16 @@ pub struct Failure {
     pub host: Option<String>,
     /// Where the failing task is written (`file`, `line`).
     pub at: Option<(String, usize)>,
+    /// What the task ran and printed, and what drydock found out about it.
+    pub detail: FailureDetail,
 }
 
 impl Failure {
     /// A failure of the infrastructure's `part`.
     pub fn infrastructure(message: String, part: &str) -> Failure {
         Failure {
-            task: None,
-            message,
             infrastructure: Some(part.to_string()),
-            host: None,
-            at: None,
+            ..Failure::code(message)
         }
     }
 
@@ -200,7 +200,32 @@ impl Failure {
             infrastructure: None,
             host: None,
             at: None,
+            detail: FailureDetail::default(),
         }
+    }
+
+    /// The message, and what the task printed when the message alone does not say why
+    /// (`non-zero return code (rc 127: /bin/sh: 1: pgrep: not found)`), and drydock's hint.
+    pub fn explained(&self) -> String {
+        let mut text = self.message.clone();
+        if let Some(said) = self.detail.said() {
+            if !text.contains(&said) {
+                let rc = self
+                    .detail
+                    .rc
+                    .map(|rc| format!("rc {rc}: "))
+                    .unwrap_or_default();
+                text = if text.is_empty() {
+                    format!("{rc}{said}")
+                } else {
+                    format!("{text} ({rc}{said})")
+                };
+            }
+        }
+        if let Some(hint) = &self.detail.hint {
+            text.push_str(&format!("; {hint}"));
+        }
+        text
     }
 
     /// `Infrastructure` when it names the part that broke, else `Failed`.
@@ -231,6 +256,8 @@ pub struct Request<'a> {
     pub timeout: Duration,
     /// Where progress goes.
     pub scope: Scope,
+    /// The image the machines were started from (its Dockerfile and capabilities, for hints).
+    pub image: &'a crate::config::DefaultImage,
 }
 
 impl<'a> Request<'a> {
@@ -251,6 +278,7 @@ impl<'a> Request<'a> {
             skip_tags: &[],
             timeout: project.provision.timeout,
             scope,
+            image: &project.default_image,
         }
     }
 }
@@ -321,6 +349,10 @@ async fn run_with(
         Ok(outcome) => outcome?,
         Err(_) => timed_out(request.machines, request.timeout, &output),
     };
+    // Before anything else touches the container (the mirror probe updates apt's lists).
+    if outcome.status == Status::Failed {
+        explain::explain(engine, request, &mut outcome).await;
+    }
     // A package failure may hide an unreachable mirror ("Unable to locate package" after a
     // silent failed update): ask the mirror itself before blaming the code.
     if outcome.status == Status::Failed {
@@ -462,39 +494,14 @@ impl<'a> Output<'a> {
     pub fn mask(&self, text: &str) -> String {
         self.secrets.mask(text)
     }
+
+    /// Masks every string of a JSON value.
+    pub fn mask_json(&self, value: &mut serde_json::Value) {
+        self.secrets.mask_json(value)
+    }
 }
 
-/// Messages that mean the infrastructure failed, not the provisioning code, and what part.
-const INFRASTRUCTURE_PATTERNS: &[(&str, &str)] = &[
-    ("Temporary failure resolving", "package mirror (DNS)"),
-    ("Temporary failure in name resolution", "network (DNS)"),
-    ("Could not resolve", "network (DNS)"),
-    ("Could not connect to", "package mirror"),
-    ("Failed to fetch", "package mirror"),
-    ("Unable to connect to", "package mirror"),
-    ("Connection timed out", "network"),
-    ("connection timed out", "network"),
-    ("Network is unreachable", "network"),
-    ("No route to host", "network"),
-    ("Failed to download metadata", "package mirror"),
-    ("Cannot find a valid baseurl", "package mirror"),
-    ("Curl error (6)", "network (DNS)"),
-    ("Curl error (7)", "package mirror"),
-    ("No space left on device", "disk full"),
-    (
-        "Failed to update apt cache: unknown reason",
-        "package mirror",
-    ),
-    ("Some index files failed to download", "package mirror"),
-];
-
-/// The part of the infrastructure a failure message points at, if any.
-pub fn infrastructure_cause(text: &str) -> Option<&'static str> {
-    INFRASTRUCTURE_PATTERNS
-        .iter()
-        .find(|(pattern, _)| text.contains(pattern))
-        .map(|(_, part)| *part)
-}
+pub use crate::outcome::infrastructure_cause;
 
 /// Whether a failure talks about packages, so the mirror is worth probing.
 fn mentions_packages(text: &str) -> bool {
@@ -540,26 +547,6 @@ pub fn last_lines(log: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recognises_mirror_and_disk_failures() {
-        assert_eq!(
-            infrastructure_cause("E: Failed to fetch http://127.0.0.1:9/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:9"),
-            Some("package mirror")
-        );
-        assert_eq!(
-            infrastructure_cause("W: Temporary failure resolving 'deb.debian.org'"),
-            Some("package mirror (DNS)")
-        );
-        assert_eq!(
-            infrastructure_cause("write error: No space left on device"),
-            Some("disk full")
-        );
-        assert_eq!(
-            infrastructure_cause("No package matching 'ngnix' is available"),
-            None
-        );
-    }
 
     #[test]
     fn last_lines_skip_blank_ones() {

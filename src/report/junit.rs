@@ -230,6 +230,7 @@ mod tests {
             failed_task_file: None,
             failed_task_line: None,
             message: None,
+            detail: None,
             infrastructure: None,
             log: String::new(),
             duration_ms: 0,
@@ -242,6 +243,7 @@ mod tests {
                     changed_tasks: vec![],
                     failed_task: None,
                     message: None,
+                    detail: None,
                 })
                 .collect(),
         };

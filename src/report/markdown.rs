@@ -135,6 +135,9 @@ pub fn render(report: &RunReport, limit: usize) -> String {
                 if let Some(m) = &p.message {
                     out.push_str(&format!("```\n{}\n```\n", m.trim()));
                 }
+                for (label, text) in p.detail.iter().flat_map(super::detail_blocks) {
+                    out.push_str(&format!("\n{label}:\n\n```\n{}\n```\n", text.trim()));
+                }
                 let lines: Vec<&str> = p.log.lines().collect();
                 let tail = &lines[lines.len().saturating_sub(40)..];
                 out.push_str(&format!(
@@ -253,6 +256,7 @@ mod tests {
             failed_task_file: failed.map(|_| "playbooks/site.yml".into()),
             failed_task_line: failed.map(|_| 12),
             message: message.map(String::from),
+            detail: None,
             infrastructure: None,
             log: "TASK [Install nginx]\nok: [c]\nTASK [Write the page]\nfatal: [c]: FAILED! => {\"msg\": \"boom\"}".into(),
             duration_ms: 4200,

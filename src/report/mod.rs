@@ -11,7 +11,7 @@ pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::outcome::{CheckResult, PathChange, Verdict};
+pub use crate::outcome::{CheckResult, FailureDetail, PathChange, Verdict};
 use crate::secret::Secrets;
 
 /// The version of the JSON report's shape; bumped when a field changes meaning.
@@ -192,6 +192,10 @@ pub struct ProvisionReport {
     /// The part of the infrastructure that failed, when it was not the code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<String>,
+    /// What the failed task ran and printed (exit code, command, output tails), the status
+    /// and journal of a unit that failed to start, and drydock's hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<FailureDetail>,
     /// The whole output (secrets masked).
     pub log: String,
     /// Wall time.
@@ -218,6 +222,9 @@ pub struct HostProvision {
     /// Why it failed on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the failed task ran and printed on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<FailureDetail>,
 }
 
 /// Fresh vs upgrade.
@@ -348,6 +355,40 @@ fn is_one(n: &u32) -> bool {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// What a failed task's detail adds under its message, as labelled blocks: the command and its
+/// exit code, the last lines of its output, a unit's status and journal. (The message already
+/// carries the last lines said and drydock's hint.)
+pub fn detail_blocks(d: &FailureDetail) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(cmd) = &d.cmd {
+        let rc = d.rc.map(|rc| format!(" (exit {rc})")).unwrap_or_default();
+        out.push(("command", format!("{cmd}{rc}")));
+    }
+    let last = |text: &str, n: usize| {
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    };
+    if let Some(text) = &d.stderr {
+        out.push(("stderr", last(text, 10)));
+    }
+    if let Some(text) = &d.stdout {
+        out.push(("stdout", last(text, 10)));
+    }
+    if let Some(text) = &d.module_stderr {
+        out.push((
+            "module stderr",
+            text.lines().take(10).collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    if let Some(text) = &d.exception {
+        out.push(("exception", text.clone()));
+    }
+    if let Some(text) = &d.unit_status {
+        out.push(("unit status and journal", text.clone()));
+    }
+    out
 }
 
 /// Renders the report as JSON.

@@ -197,7 +197,7 @@ fn host_lines(report: &RunReport, s: &ScenarioReport) -> Vec<String> {
                 match (&p.failed_task, p.changed) {
                     (Some(task), _) => parts.push(format!(
                         "task \"{task}\" failed: {}",
-                        p.message.as_deref().unwrap_or("")
+                        first_line(p.message.as_deref().unwrap_or(""))
                     )),
                     (None, Some(n)) => parts.push(format!("{n} changed")),
                     (None, None) => {}
@@ -252,7 +252,7 @@ pub fn verdict_line(report: &RunReport) -> String {
 /// One line about a scenario: why it did not pass, or what it did.
 pub fn scenario_line(s: &ScenarioReport) -> String {
     if let Some(message) = &s.message {
-        return message.clone();
+        return first_line(message);
     }
     let passed = s
         .checks
@@ -309,11 +309,45 @@ fn details(report: &RunReport) -> String {
         if let Some(p) = &s.provision {
             if p.status != Verdict::Pass {
                 out.push_str(&format!("{} provisioning:\n", s.name));
-                if let Some(task) = &p.failed_task {
-                    out.push_str(&format!("  task \"{task}\" failed\n"));
-                }
-                if let Some(m) = &p.message {
-                    out.push_str(&indent(m, "  "));
+                let at = match (&p.failed_task_file, p.failed_task_line) {
+                    (Some(file), Some(line)) => format!(" ({file}:{line})"),
+                    _ => String::new(),
+                };
+                // With several hosts, each failed host says what it went through.
+                let failed: Vec<&super::HostProvision> = p
+                    .hosts
+                    .iter()
+                    .filter(|h| h.status != Verdict::Pass)
+                    .collect();
+                if failed.len() > 1 {
+                    for h in failed {
+                        if let Some(task) = &h.failed_task {
+                            let at = if h.failed_task == p.failed_task {
+                                at.as_str()
+                            } else {
+                                ""
+                            };
+                            out.push_str(&format!("  {}: task \"{task}\" failed{at}\n", h.host));
+                        }
+                        if let Some(m) = &h.message {
+                            out.push_str(&indent(m, "    "));
+                        }
+                        for (label, text) in h.detail.iter().flat_map(super::detail_blocks) {
+                            out.push_str(&format!("    {label}:\n"));
+                            out.push_str(&indent(&text, "      "));
+                        }
+                    }
+                } else {
+                    if let Some(task) = &p.failed_task {
+                        out.push_str(&format!("  task \"{task}\" failed{at}\n"));
+                    }
+                    if let Some(m) = &p.message {
+                        out.push_str(&indent(m, "  "));
+                    }
+                    for (label, text) in p.detail.iter().flat_map(super::detail_blocks) {
+                        out.push_str(&format!("  {label}:\n"));
+                        out.push_str(&indent(&text, "    "));
+                    }
                 }
                 let tail: Vec<&str> = p.log.lines().filter(|l| !l.trim().is_empty()).collect();
                 if p.failed_task.is_none() && !tail.is_empty() {
@@ -412,6 +446,17 @@ fn changes(list: &[PathChange]) -> String {
         }
     }
     out
+}
+
+/// The first line of `text`, with ` …` when more follows (the details section has the rest).
+fn first_line(text: &str) -> String {
+    let mut lines = text.trim().lines();
+    let first = lines.next().unwrap_or("").to_string();
+    if lines.any(|l| !l.trim().is_empty()) {
+        format!("{first} …")
+    } else {
+        first
+    }
 }
 
 fn indent(text: &str, prefix: &str) -> String {

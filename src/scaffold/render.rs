@@ -113,6 +113,12 @@ pub fn config(survey: &Survey, settings: &Settings<'_>) -> String {
         );
         out.push_str("    # meets the old version's services running, as a real server does.\n");
         out.push_str("    init: systemd\n");
+        out.push_str(
+            "    # systemd's sandboxing of units (PrivateTmp=, ProtectSystem=, BindReadOnlyPaths=, ...)\n",
+        );
+        out.push_str(
+            "    # needs CAP_SYS_ADMIN, which drydock grants systemd containers; `cap_add: []` refuses it.\n",
+        );
     }
     out.push_str("    base:\n      image: debian:bookworm-slim\n");
     out.push_str("      # Made with debootstrap when the engine has no such image and no registry answers.\n");
@@ -182,16 +188,60 @@ pub fn config(survey: &Survey, settings: &Settings<'_>) -> String {
     out
 }
 
-/// The default image's Dockerfile.
+/// Packages of a Debian server install that Ansible and everyday tasks rely on, and why each
+/// is there: a default image thinner than a server fails where production never does.
+const SERVER_PACKAGES: &[(&str, &str)] = &[
+    ("python3", "Ansible's modules run on the target's Python"),
+    (
+        "python3-apt",
+        "Ansible's apt module (without it, its first run installs it)",
+    ),
+    (
+        "iproute2",
+        "`ip`: Ansible's network facts (ansible_default_ipv4, ...)",
+    ),
+    ("procps", "ps, pgrep, pkill, sysctl"),
+    ("sudo", "`become`"),
+    (
+        "ca-certificates",
+        "HTTPS downloads (get_url, apt sources, git)",
+    ),
+];
+
+/// Packages a server that boots systemd has besides [`SERVER_PACKAGES`].
+const SYSTEMD_PACKAGES: &[(&str, &str)] = &[
+    (
+        "systemd",
+        "services, booted as on a server (`images.default.init: systemd`)",
+    ),
+    ("systemd-sysv", "`/sbin/init`, `reboot`, `shutdown`"),
+    (
+        "dbus",
+        "hostnamectl, timedatectl, loginctl (Ansible's hostname and timezone modules)",
+    ),
+];
+
+/// The default image's Dockerfile: a Debian server's package set, each package with why it
+/// is there, and the apt lists kept as a server keeps them.
 pub fn dockerfile(survey: &Survey) -> String {
-    let packages = if survey.uses_services {
-        "python3 systemd systemd-sysv"
-    } else {
-        "python3"
-    };
-    format!(
-        "# The default image: a new server as your playbooks first meet it. Written by `drydock init`.\nFROM debian:bookworm-slim\nRUN apt-get update -qq \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {packages} >/dev/null \\\n && rm -rf /var/lib/apt/lists/*\n"
-    )
+    let mut packages: Vec<(&str, &str)> = SERVER_PACKAGES.to_vec();
+    if survey.uses_services {
+        packages.extend_from_slice(SYSTEMD_PACKAGES);
+    }
+    let width = packages.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    let mut out = String::from(
+        "# The default image: a new server as your playbooks first meet it. Written by `drydock init`.\n# Its packages are those of a Debian server install that Ansible and everyday tasks rely on:\n",
+    );
+    for (package, why) in &packages {
+        out.push_str(&format!("#   {package:width$}  {why}\n"));
+    }
+    out.push_str("# The apt lists are kept, as a server keeps them: an `apt: update_cache=yes cache_valid_time=N`\n# task then finds real lists, not an empty folder that looks freshly updated.\n");
+    let names: Vec<&str> = packages.iter().map(|(p, _)| *p).collect();
+    out.push_str(&format!(
+        "FROM debian:bookworm-slim\nRUN apt-get update -qq \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {} >/dev/null\n",
+        names.join(" ")
+    ));
+    out
 }
 
 /// The starter check file; checks of a play that targets a group are limited to it when the

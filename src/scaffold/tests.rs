@@ -233,3 +233,40 @@ fn project_names_are_made_valid() {
     assert_eq!(render::project_name("--x"), "x");
     assert_eq!(render::project_name("!!!"), "project");
 }
+
+#[test]
+fn the_default_image_is_made_like_a_server_and_keeps_its_apt_lists() {
+    let plain = render::dockerfile(&Survey::default());
+    let install = plain
+        .lines()
+        .find(|l| l.contains("apt-get install"))
+        .expect("an install line");
+    for package in [
+        "python3",
+        "python3-apt",
+        "iproute2",
+        "procps",
+        "sudo",
+        "ca-certificates",
+    ] {
+        assert!(
+            install.split_whitespace().any(|w| w == package),
+            "{package} missing from {install}"
+        );
+        assert!(
+            plain.contains(&format!("#   {package} ")),
+            "{package} has no reason given"
+        );
+    }
+    assert!(!install.contains("systemd"));
+    // Empty lists with a fresh mtime make `apt: cache_valid_time=...` skip its update.
+    assert!(!plain.contains("rm -rf /var/lib/apt/lists"), "{plain}");
+    let services = render::dockerfile(&Survey {
+        uses_services: true,
+        ..Survey::default()
+    });
+    assert!(
+        services.contains(" systemd systemd-sysv dbus >/dev/null"),
+        "{services}"
+    );
+}

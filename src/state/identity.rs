@@ -47,7 +47,7 @@ impl ValueKind {
 #[derive(Debug, Clone)]
 pub struct Identity {
     matcher: Option<AhoCorasick>,
-    kinds: Vec<ValueKind>,
+    kinds: Vec<(ValueKind, String)>,
 }
 
 impl Default for Identity {
@@ -65,26 +65,45 @@ impl Identity {
         }
     }
 
-    /// The given values (empty ones and duplicates dropped).
+    /// The container's own values (empty ones and duplicates dropped), each replaced by its
+    /// kind's placeholder.
     pub fn new(values: impl IntoIterator<Item = (ValueKind, String)>) -> Identity {
+        Identity::with_placeholders(
+            values
+                .into_iter()
+                .map(|(kind, value)| (kind, value, kind.placeholder().to_string())),
+        )
+    }
+
+    /// Values with their own placeholders: the container's own, and those that differ between
+    /// scenarios for the same reason without being the container's, such as the addresses of
+    /// the other hosts of its scenario (`<host:web1:ipv4>`) or of its network
+    /// (`<network:gateway>`). The first placeholder given for a value wins.
+    pub fn with_placeholders(
+        values: impl IntoIterator<Item = (ValueKind, String, String)>,
+    ) -> Identity {
         // Hex values are also written upper-case (MACs by some tools); matching both spellings
         // exactly keeps the matcher's fast prefilter, which case folding would turn off.
-        let mut pairs: Vec<(ValueKind, String)> = values
-            .into_iter()
-            .filter(|(_, v)| v.len() >= 3)
-            .flat_map(|(k, v)| [(k, v.to_ascii_lowercase()), (k, v.to_ascii_uppercase())])
-            .collect();
-        pairs.sort_by(|a, b| a.1.cmp(&b.1));
-        pairs.dedup_by(|a, b| a.1 == b.1);
-        if pairs.is_empty() {
+        let mut entries: Vec<(String, ValueKind, String)> = Vec::new();
+        for (kind, value, placeholder) in values {
+            if value.len() < 3 {
+                continue;
+            }
+            for spelling in [value.to_ascii_lowercase(), value.to_ascii_uppercase()] {
+                if !entries.iter().any(|(v, _, _)| *v == spelling) {
+                    entries.push((spelling, kind, placeholder.clone()));
+                }
+            }
+        }
+        if entries.is_empty() {
             return Identity::none();
         }
         let matcher = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(pairs.iter().map(|(_, v)| v.as_str()))
+            .build(entries.iter().map(|(v, _, _)| v.as_str()))
             .ok();
         Identity {
-            kinds: pairs.iter().map(|(k, _)| *k).collect(),
+            kinds: entries.into_iter().map(|(_, k, p)| (k, p)).collect(),
             matcher,
         }
     }
@@ -101,7 +120,8 @@ impl Identity {
         let mut out: Option<Vec<u8>> = None;
         let mut copied = 0;
         for m in matcher.find_iter(content) {
-            let kind = self.kinds[m.pattern().as_usize()];
+            let (kind, placeholder) = &self.kinds[m.pattern().as_usize()];
+            let kind = *kind;
             let before = m.start().checked_sub(1).map(|i| content[i]);
             let after = content.get(m.end()).copied();
             // `1.2.3.4.` ends a sentence; `1.2.3.4.5` is another value.
@@ -117,7 +137,7 @@ impl Identity {
             }
             let buffer = out.get_or_insert_with(|| Vec::with_capacity(content.len()));
             buffer.extend_from_slice(&content[copied..m.start()]);
-            buffer.extend_from_slice(kind.placeholder().as_bytes());
+            buffer.extend_from_slice(placeholder.as_bytes());
             copied = m.end();
         }
         let mut buffer = out?;
@@ -171,6 +191,37 @@ mod tests {
         assert_eq!(normalised("172.17.0.25 10.172.17.0.2 172.17.0.2.9"), None);
         assert_eq!(normalised("sha fde2d7c1a0b1ff and xfde2d7c1a0b1"), None);
         assert_eq!(normalised("nothing to see"), None);
+    }
+
+    #[test]
+    fn other_hosts_addresses_get_their_own_placeholders() {
+        let identity = Identity::with_placeholders([
+            (
+                ValueKind::Ipv4,
+                "192.168.176.3".to_string(),
+                "<container-ipv4>".to_string(),
+            ),
+            (
+                ValueKind::Ipv4,
+                "192.168.176.4".to_string(),
+                "<host:web1:ipv4>".to_string(),
+            ),
+            (
+                ValueKind::Ipv4,
+                "192.168.176.2".to_string(),
+                "<host:web2:ipv4>".to_string(),
+            ),
+            (
+                ValueKind::Ipv4,
+                "192.168.176.1".to_string(),
+                "<network:gateway>".to_string(),
+            ),
+        ]);
+        let text = "bind 192.168.176.3:80\nserver web1 192.168.176.4:80\nserver web2 192.168.176.2:80\nroute via 192.168.176.1\n";
+        assert_eq!(
+            identity.normalise(text.as_bytes()).map(|b| String::from_utf8(b).unwrap()).as_deref(),
+            Some("bind <container-ipv4>:80\nserver web1 <host:web1:ipv4>:80\nserver web2 <host:web2:ipv4>:80\nroute via <network:gateway>\n")
+        );
     }
 
     #[test]

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::check::runner::Place;
 use crate::check::{self, Runner};
 use crate::config::Check;
 use crate::docker::Engine;
 use crate::event::{Events, Scope};
-use crate::history::{self, History, ResultRow, Round, Transition};
+use crate::history::{self, History, HistoryError, ResultRow, Round, Transition};
 use crate::outcome::{CheckResult, Verdict};
 use notify::{Notification, Notifier};
 use state::{Change, CheckState, Seen, TargetState};
@@ -40,26 +41,31 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads `container:NAME`, `local` or `ssh://[user@]host[:port]`.
+    /// Reads `container:NAME`, `local` or `ssh://[user@]host[:port]`; at most `max_output`
+    /// bytes of each command's output are read from it.
     pub fn parse(
         text: &str,
         engine: Option<&Engine>,
         ssh_config: Option<PathBuf>,
+        max_output: usize,
     ) -> Result<Target, String> {
-        let runner = if text == "local" {
-            Runner::Local
+        let place = if text == "local" {
+            Place::Local
         } else if let Some(name) = text.strip_prefix("container:") {
             if name.is_empty() {
                 return Err("`container:` needs a container name or id".into());
             }
+            if name.starts_with('-') {
+                return Err(format!("`{text}`: a container name cannot start with `-`"));
+            }
             let engine = engine.ok_or("container targets need the Docker engine")?;
-            Runner::Container {
+            Place::Container {
                 engine: engine.clone(),
                 id: name.to_string(),
                 shell: Some(Default::default()),
             }
         } else if text.starts_with("ssh://") {
-            Runner::Ssh(
+            Place::Ssh(
                 check::runner::Ssh::parse(text, ssh_config)?,
                 Some(Default::default()),
             )
@@ -70,16 +76,16 @@ impl Target {
         };
         Ok(Target {
             name: text.to_string(),
-            runner,
+            runner: Runner::at(place).with_max_output(max_output),
         })
     }
 
     /// The address the monitor probes `from: drydock` checks at.
     async fn address(&self) -> Result<String, String> {
-        match &self.runner {
-            Runner::Local => Ok("127.0.0.1".into()),
-            Runner::Ssh(ssh, _) => Ok(ssh.host.clone()),
-            Runner::Container { engine, id, .. } => {
+        match &self.runner.place {
+            Place::Local => Ok("127.0.0.1".into()),
+            Place::Ssh(ssh, _) => Ok(ssh.host.clone()),
+            Place::Container { engine, id, .. } => {
                 let addresses = engine.addresses(id).await.map_err(|e| e.to_string())?;
                 addresses
                     .ipv4
@@ -104,7 +110,14 @@ pub struct Settings {
     pub concurrency: usize,
     /// How long rounds are kept in the history store.
     pub retention: Duration,
+    /// How long a round may spend delivering notifications; what does not go out in time
+    /// waits in the outbox for the next round.
+    pub delivery_budget: Duration,
 }
+
+/// The delivery budget unless the interval calls for less: a receiver that hangs must never
+/// push the next round past its time.
+pub const DELIVERY_BUDGET: Duration = Duration::from_secs(10);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -114,9 +127,25 @@ impl Default for Settings {
             recover: 2,
             concurrency: 16,
             retention: Duration::from_secs(30 * 24 * 3600),
+            delivery_budget: DELIVERY_BUDGET,
         }
     }
 }
+
+/// Why a monitor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The history store.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// No HTTP client could be made.
+    #[error("cannot make an HTTP client: {0}")]
+    Client(String),
+}
+
+/// How many times a round's write to the history store is tried before the round goes on
+/// without it, and the pause before each retry.
+const RECORD_RETRIES: &[Duration] = &[Duration::from_millis(200), Duration::from_secs(1)];
 
 /// One target's part of a round.
 #[derive(Debug, Clone, Serialize)]
@@ -144,7 +173,7 @@ pub struct WatchedCheck {
     pub status: String,
     /// What was found.
     pub message: String,
-    /// `passing`, `failing` or `recovering`, after this round.
+    /// `passing`, `failing`, `recovering` or `erroring`, after this round.
     pub state: state::Phase,
     /// Since when it fails (RFC 3339), while it does.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,14 +196,27 @@ pub struct RoundReport {
     pub notifications: Vec<Notification>,
     /// Notifications still waiting for a receiver.
     pub pending: i64,
+    /// Why the round could not be written to the history store (after retries), when it
+    /// could not: its notifications were then sent straight away, without the outbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
 }
 
 impl RoundReport {
     /// Whether a check is failing (confirmed) on any target.
     pub fn failing(&self) -> bool {
+        self.targets.iter().any(|t| {
+            t.checks
+                .iter()
+                .any(|c| matches!(c.state, state::Phase::Failing | state::Phase::Recovering))
+        })
+    }
+
+    /// Whether a check has not been evaluated for `confirm` rounds on any target.
+    pub fn erroring(&self) -> bool {
         self.targets
             .iter()
-            .any(|t| t.checks.iter().any(|c| c.state != state::Phase::Passing))
+            .any(|t| t.checks.iter().any(|c| c.state == state::Phase::Erroring))
     }
 
     /// Whether a target could not be reached.
@@ -213,7 +255,7 @@ impl Monitor {
         settings: Settings,
         history: History,
         notifier: Notifier,
-    ) -> Result<Monitor, String> {
+    ) -> Result<Monitor, MonitorError> {
         let (diagnostics, smoke): (Vec<Check>, Vec<Check>) = checks
             .into_iter()
             .partition(|c| c.tags.iter().any(|t| t == DIAGNOSTIC));
@@ -227,7 +269,7 @@ impl Monitor {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| format!("cannot make an HTTP client: {e}"))?,
+                .map_err(|e| MonitorError::Client(e.to_string()))?,
             checks: HashMap::new(),
             reach: HashMap::new(),
         };
@@ -247,7 +289,7 @@ impl Monitor {
                 } else {
                     serde_json::from_str::<CheckState>(&json)
                         .ok()
-                        .filter(CheckState::is_failing)
+                        .filter(CheckState::is_alerting)
                         .and_then(|s| s.since)
                 };
                 unwatched.push(unwatched_transition(&target, &check, since));
@@ -272,7 +314,7 @@ impl Monitor {
 
     /// Runs one round: every target concurrently (bounded), confirmation, diagnostics, state
     /// changes, the history, and delivery of what is due.
-    pub async fn round(&mut self, events: &Events) -> Result<RoundReport, String> {
+    pub async fn round(&mut self, events: &Events) -> RoundReport {
         let started = Instant::now();
         let at = history::now_ms();
         let scope = Scope::Scenario("watch".into());
@@ -361,7 +403,7 @@ impl Monitor {
                 let key = (e.target.clone(), result.name.clone());
                 let state = self.checks.entry(key).or_default();
                 let before = *state;
-                let stepped = state.step(*seen, self.settings.recover);
+                let stepped = state.step(*seen, self.settings.recover, self.settings.confirm);
                 if *state != before {
                     states.push((e.target.clone(), result.name.clone(), stored(state)));
                 }
@@ -402,10 +444,18 @@ impl Monitor {
                     flapped: *flapped,
                 });
             }
-            let failing = watched.iter().any(|c| c.state != state::Phase::Passing);
+            let failing = watched
+                .iter()
+                .any(|c| matches!(c.state, state::Phase::Failing | state::Phase::Recovering));
+            let erroring = watched.iter().any(|c| c.state == state::Phase::Erroring);
             targets.push(TargetRound {
                 target: e.target.clone(),
-                status: if failing { "fail" } else { "pass" }.into(),
+                status: match (failing, erroring) {
+                    (true, _) => "fail",
+                    (false, true) => "error",
+                    (false, false) => "pass",
+                }
+                .into(),
                 unreachable: None,
                 checks: watched,
                 diagnostics: e.diagnostics,
@@ -432,21 +482,50 @@ impl Monitor {
             });
         }
         let outbox = self.notifier.queue(&notifications);
-        self.history.record(&Round {
+        let round = Round {
             at,
             duration_ms: started.elapsed().as_millis() as i64,
             results: &rows,
             transitions: &transitions,
             states: &states,
             outbox: &outbox,
-        })?;
-        let retention = self.settings.retention.as_millis() as i64;
-        let _ = self.history.prune(at - retention);
-
-        self.notifier.firing(&self.checks, &self.reach).await;
-        self.notifier.deliver(&self.history, events).await;
+        };
+        // A store that fails a write is asked again; one that keeps failing costs the round
+        // its record, never the monitoring: the round is reported and its notifications go
+        // out now, without the outbox.
+        let mut recorded = self.history.record(&round);
+        for pause in RECORD_RETRIES {
+            if recorded.is_ok() {
+                break;
+            }
+            tokio::time::sleep(*pause).await;
+            recorded = self.history.record(&round);
+        }
+        let store_error = recorded.err().map(|e| e.to_string());
+        let budget = self.settings.delivery_budget;
+        let deadline = Instant::now() + budget;
+        match &store_error {
+            None => {
+                let retention = self.settings.retention.as_millis() as i64;
+                let _ = self.history.prune(at - retention);
+                self.notifier.deliver(&self.history, events, deadline).await;
+            }
+            Some(e) => {
+                events.note(
+                    &scope,
+                    format!(
+                        "this round could not be written to the history store ({e}); its {} notification(s) are sent now, without the outbox",
+                        outbox.len()
+                    ),
+                );
+                self.notifier.deliver_now(&outbox, events, deadline).await;
+            }
+        }
+        self.notifier
+            .firing(&self.checks, &self.reach, deadline)
+            .await;
         let ok = !targets.iter().any(|t| t.status != "pass");
-        self.notifier.heartbeat(ok).await;
+        self.notifier.heartbeat(ok, deadline).await;
         for n in &notifications {
             events.note(
                 &scope,
@@ -462,18 +541,20 @@ impl Monitor {
                 ),
             );
         }
-        Ok(RoundReport {
+        RoundReport {
             at: rfc3339(at),
             duration_ms: started.elapsed().as_millis() as u64,
             targets,
             notifications,
             pending: self.history.pending().unwrap_or(0),
-        })
+            store_error,
+        }
     }
 
-    /// Delivers what is due, without a round (on the way out).
+    /// Delivers what is due, without a round (on the way out), within the delivery budget.
     pub async fn flush(&self, events: &Events) {
-        self.notifier.deliver(&self.history, events).await;
+        let deadline = Instant::now() + self.settings.delivery_budget;
+        self.notifier.deliver(&self.history, events, deadline).await;
     }
 
     /// One target: reach it, run its checks, confirm new failures, run diagnostics.
@@ -565,7 +646,7 @@ impl Monitor {
                         any_failing |= newly.contains(&i);
                         Seen::Fail { at: first_at }
                     }
-                    Verdict::Error => Seen::Nothing,
+                    Verdict::Error => Seen::Error { at: first_at },
                 }
             };
             if flapped[i] {

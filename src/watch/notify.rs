@@ -5,7 +5,7 @@
 //! after drydock restarts.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -171,8 +171,11 @@ impl Notifier {
         smtp: Option<Smtp>,
         heartbeat: Option<String>,
     ) -> Result<Notifier, String> {
+        // A receiver that redirects has not received: following it would deliver a signed
+        // payload to wherever the redirect points, and a 3xx is not a delivery.
         let client = reqwest::Client::builder()
             .timeout(DELIVERY_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("drydock/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
@@ -204,13 +207,26 @@ impl Notifier {
         out
     }
 
-    /// Attempts every notification that is due; a failed attempt is tried again later with a
-    /// growing pause, keeping its id.
-    pub async fn deliver(&self, history: &History, events: &Events) {
+    /// Attempts every notification that is due, until `deadline`; a failed attempt is tried
+    /// again later with a growing pause, keeping its id. A receiver that fails once is not
+    /// tried again this round (its notifications wait in the outbox): one that hangs costs a
+    /// round one attempt, never one per notification.
+    pub async fn deliver(&self, history: &History, events: &Events, deadline: Instant) {
         let now = history::now_ms();
         let Ok(due) = history.due(now) else { return };
         let scope = Scope::Scenario("watch".into());
+        let mut down: Vec<String> = Vec::new();
         for pending in due {
+            if down.contains(&pending.channel) {
+                continue;
+            }
+            if Instant::now() >= deadline {
+                events.note(
+                    &scope,
+                    "the delivery budget of this round is spent; what is left waits in the outbox for the next round",
+                );
+                break;
+            }
             let Ok(n) = serde_json::from_str::<Notification>(&pending.payload) else {
                 // Written by another version and unreadable to this one: it can never go out.
                 let _ = history.delivered(&pending.id, &pending.channel);
@@ -220,11 +236,12 @@ impl Notifier {
                 );
                 continue;
             };
-            match self.send(&pending, &n).await {
+            match within(deadline, self.send(&pending, &n)).await {
                 Ok(()) => {
                     let _ = history.delivered(&pending.id, &pending.channel);
                 }
                 Err(e) => {
+                    down.push(pending.channel.clone());
                     let backoff = (1000_i64 << pending.attempts.clamp(0, 16)).min(MAX_BACKOFF_MS);
                     let _ = history.retry_at(&pending.id, &pending.channel, now + backoff);
                     events.note(
@@ -238,6 +255,40 @@ impl Notifier {
                         ),
                     );
                 }
+            }
+        }
+    }
+
+    /// Sends `outbox` entries (id, channel, payload) once each, until `deadline`, without the
+    /// history store: for a round the store could not take. What fails is said and lost.
+    pub async fn deliver_now(
+        &self,
+        outbox: &[(String, String, String)],
+        events: &Events,
+        deadline: Instant,
+    ) {
+        let scope = Scope::Scenario("watch".into());
+        let mut down: Vec<&str> = Vec::new();
+        for (id, channel, payload) in outbox {
+            if down.contains(&channel.as_str()) || Instant::now() >= deadline {
+                events.note(&scope, format!("{channel} notification {id} was not sent"));
+                continue;
+            }
+            let Ok(n) = serde_json::from_str::<Notification>(payload) else {
+                continue;
+            };
+            let pending = Pending {
+                id: id.clone(),
+                channel: channel.clone(),
+                payload: payload.clone(),
+                attempts: 0,
+            };
+            if let Err(e) = within(deadline, self.send(&pending, &n)).await {
+                down.push(channel);
+                events.note(
+                    &scope,
+                    format!("{channel} delivery of {id} failed: {e}; with no outbox it is not tried again"),
+                );
             }
         }
     }
@@ -304,6 +355,7 @@ impl Notifier {
         &self,
         checks: &HashMap<(String, String), CheckState>,
         reach: &HashMap<String, TargetState>,
+        deadline: Instant,
     ) {
         if self.alertmanager.is_none() {
             return;
@@ -311,9 +363,14 @@ impl Notifier {
         let now = history::now_ms();
         let mut alerts = Vec::new();
         for ((target, check), s) in checks {
-            if let (true, Some(since)) = (s.is_failing(), s.since) {
+            if let (true, Some(since)) = (s.is_alerting(), s.since) {
+                let change = if s.is_erroring() {
+                    Change::Erroring
+                } else {
+                    Change::Failing
+                };
                 let n = Notification::new(
-                    Change::Failing,
+                    change,
                     target,
                     check,
                     "still failing",
@@ -338,7 +395,7 @@ impl Notifier {
                 alerts.push(alert(&n));
             }
         }
-        let _ = self.post_alerts(&alerts).await;
+        let _ = within(deadline, self.post_alerts(&alerts)).await;
     }
 
     async fn mail(&self, n: &Notification) -> Result<(), String> {
@@ -394,7 +451,7 @@ impl Notifier {
     }
 
     /// Pings the heartbeat URL: as is when everything passed, with `/fail` when not.
-    pub async fn heartbeat(&self, ok: bool) {
+    pub async fn heartbeat(&self, ok: bool, deadline: Instant) {
         let (Some(url), Ok(client)) = (&self.heartbeat, self.client()) else {
             return;
         };
@@ -403,7 +460,26 @@ impl Notifier {
         } else {
             format!("{}/fail", url.trim_end_matches('/'))
         };
-        let _ = client.get(url).send().await;
+        let _ = within(deadline, async {
+            client
+                .get(url)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    }
+}
+
+/// `work`, or an error when `deadline` comes first.
+async fn within(
+    deadline: Instant,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), work).await {
+        Ok(result) => result,
+        Err(_) => Err("no answer within the round's delivery budget".into()),
     }
 }
 

@@ -5,6 +5,9 @@
 //! check counts as failing: only then is one `failing` sent. `recover` consecutive passes send
 //! one `recovered`. A flap that a re-run contradicts sends nothing. A target that cannot be
 //! reached is `unknown` and freezes its checks' states: one `unreachable`, one `reachable`.
+//! A check that cannot be evaluated (an error, not a failure) round after round is not left
+//! silently green: after `confirm` such rounds it is `erroring`, which sends one notification
+//! and ends with one `recovered` when it is judged again.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +19,10 @@ pub enum Phase {
     Passing,
     /// Failing, confirmed.
     Failing,
-    /// Failing, but passing again for fewer than `recover` rounds.
+    /// Failing (or erroring), but passing again for fewer than `recover` rounds.
     Recovering,
+    /// It could not be evaluated for `confirm` rounds in a row: nobody knows whether it passes.
+    Erroring,
 }
 
 /// A check's state between rounds.
@@ -29,6 +34,12 @@ pub struct CheckState {
     pub since: Option<i64>,
     /// Consecutive passes while recovering.
     pub passes: u32,
+    /// Consecutive rounds it could not be evaluated, while passing.
+    #[serde(default)]
+    pub errors: u32,
+    /// When the first of those rounds was (unix ms).
+    #[serde(default)]
+    pub errors_since: Option<i64>,
 }
 
 impl Default for CheckState {
@@ -37,6 +48,8 @@ impl Default for CheckState {
             phase: Phase::Passing,
             since: None,
             passes: 0,
+            errors: 0,
+            errors_since: None,
         }
     }
 }
@@ -51,7 +64,13 @@ pub enum Seen {
         /// When it first failed this round (unix ms).
         at: i64,
     },
-    /// It could not be judged (an error, a requirement failed): the state does not move.
+    /// It could not be evaluated (the target answered, the check could not run or read what
+    /// it needs); `at` is when.
+    Error {
+        /// When (unix ms).
+        at: i64,
+    },
+    /// It was not judged (a requirement failed): the state does not move.
     Nothing,
 }
 
@@ -67,6 +86,8 @@ pub enum Change {
     Unreachable,
     /// An unreachable target answered again.
     Reachable,
+    /// A check could not be evaluated for `confirm` rounds in a row.
+    Erroring,
 }
 
 impl Change {
@@ -77,22 +98,43 @@ impl Change {
             Change::Recovered => "recovered",
             Change::Unreachable => "unreachable",
             Change::Reachable => "reachable",
+            Change::Erroring => "erroring",
         }
     }
 }
 
 impl CheckState {
-    /// The state after a round that saw `seen`; `recover` passes end a failure. Returns the
-    /// notification to send and, for `recovered`, when the failure started.
-    pub fn step(&mut self, seen: Seen, recover: u32) -> Option<(Change, i64)> {
+    /// The state after a round that saw `seen`; `recover` passes end a failure, `confirm`
+    /// rounds that could not evaluate it make it erroring. Returns the notification to send
+    /// and, for `recovered`, when the failure started.
+    pub fn step(&mut self, seen: Seen, recover: u32, confirm: u32) -> Option<(Change, i64)> {
         match (self.phase, seen) {
             (_, Seen::Nothing) => None,
-            (Phase::Passing, Seen::Pass) => None,
-            (Phase::Passing, Seen::Fail { at }) => {
+            (Phase::Passing, Seen::Pass) => {
+                self.errors = 0;
+                self.errors_since = None;
+                None
+            }
+            (Phase::Passing, Seen::Error { at }) => {
+                self.errors += 1;
+                let since = *self.errors_since.get_or_insert(at);
+                if self.errors < confirm.max(1) {
+                    return None;
+                }
+                *self = CheckState {
+                    phase: Phase::Erroring,
+                    since: Some(since),
+                    ..CheckState::default()
+                };
+                Some((Change::Erroring, since))
+            }
+            // A failing check that cannot be evaluated is still failing as far as anyone knows.
+            (Phase::Failing | Phase::Recovering | Phase::Erroring, Seen::Error { .. }) => None,
+            (Phase::Passing | Phase::Erroring, Seen::Fail { at }) => {
                 *self = CheckState {
                     phase: Phase::Failing,
                     since: Some(at),
-                    passes: 0,
+                    ..CheckState::default()
                 };
                 Some((Change::Failing, at))
             }
@@ -102,7 +144,7 @@ impl CheckState {
                 self.passes = 0;
                 None
             }
-            (Phase::Failing | Phase::Recovering, Seen::Pass) => {
+            (Phase::Failing | Phase::Recovering | Phase::Erroring, Seen::Pass) => {
                 self.passes += 1;
                 if self.passes >= recover.max(1) {
                     let since = self.since.unwrap_or_default();
@@ -118,6 +160,16 @@ impl CheckState {
 
     /// Whether it counts as failing now (a confirmed failure not yet recovered).
     pub fn is_failing(&self) -> bool {
+        matches!(self.phase, Phase::Failing | Phase::Recovering)
+    }
+
+    /// Whether it is erroring (could not be evaluated for `confirm` rounds).
+    pub fn is_erroring(&self) -> bool {
+        self.phase == Phase::Erroring
+    }
+
+    /// Whether an alert is up for it (failing, recovering or erroring).
+    pub fn is_alerting(&self) -> bool {
         self.phase != Phase::Passing
     }
 }
@@ -153,37 +205,69 @@ mod tests {
     #[test]
     fn a_confirmed_failure_notifies_once_and_recovers_after_n_passes() {
         let mut s = CheckState::default();
-        assert_eq!(s.step(Seen::Pass, 2), None);
+        assert_eq!(s.step(Seen::Pass, 2, 2), None);
         assert_eq!(
-            s.step(Seen::Fail { at: 10 }, 2),
+            s.step(Seen::Fail { at: 10 }, 2, 2),
             Some((Change::Failing, 10))
         );
         assert_eq!(
-            s.step(Seen::Fail { at: 20 }, 2),
+            s.step(Seen::Fail { at: 20 }, 2, 2),
             None,
             "still failing: no repeat"
         );
-        assert_eq!(s.step(Seen::Pass, 2), None, "one pass is not a recovery");
+        assert_eq!(s.step(Seen::Pass, 2, 2), None, "one pass is not a recovery");
         assert_eq!(s.phase, Phase::Recovering);
         assert_eq!(
-            s.step(Seen::Fail { at: 30 }, 2),
+            s.step(Seen::Fail { at: 30 }, 2, 2),
             None,
             "back to failing quietly"
         );
         assert_eq!(s.phase, Phase::Failing);
-        assert_eq!(s.step(Seen::Pass, 2), None);
-        assert_eq!(s.step(Seen::Pass, 2), Some((Change::Recovered, 10)));
+        assert_eq!(s.step(Seen::Pass, 2, 2), None);
+        assert_eq!(s.step(Seen::Pass, 2, 2), Some((Change::Recovered, 10)));
         assert_eq!(s, CheckState::default());
     }
 
     #[test]
     fn nothing_seen_moves_nothing() {
         let mut s = CheckState::default();
-        assert_eq!(s.step(Seen::Nothing, 2), None);
-        s.step(Seen::Fail { at: 5 }, 2);
-        assert_eq!(s.step(Seen::Nothing, 2), None);
+        assert_eq!(s.step(Seen::Nothing, 2, 2), None);
+        s.step(Seen::Fail { at: 5 }, 2, 2);
+        assert_eq!(s.step(Seen::Nothing, 2, 2), None);
         assert!(s.is_failing());
-        assert_eq!(s.step(Seen::Pass, 1), Some((Change::Recovered, 5)));
+        assert_eq!(s.step(Seen::Pass, 1, 2), Some((Change::Recovered, 5)));
+    }
+
+    #[test]
+    fn a_check_that_cannot_be_evaluated_for_confirm_rounds_alerts_once() {
+        let mut s = CheckState::default();
+        assert_eq!(s.step(Seen::Error { at: 10 }, 2, 3), None);
+        assert_eq!(s.step(Seen::Error { at: 20 }, 2, 3), None);
+        assert_eq!(
+            s.step(Seen::Error { at: 30 }, 2, 3),
+            Some((Change::Erroring, 10)),
+            "the third round in a row alerts, dated from the first"
+        );
+        assert!(s.is_erroring() && !s.is_failing() && s.is_alerting());
+        assert_eq!(s.step(Seen::Error { at: 40 }, 2, 3), None, "no repeat");
+        assert_eq!(s.step(Seen::Pass, 2, 3), None);
+        assert_eq!(s.step(Seen::Pass, 2, 3), Some((Change::Recovered, 10)));
+        assert_eq!(s, CheckState::default());
+        // A pass between errors starts the count again.
+        s.step(Seen::Error { at: 50 }, 2, 2);
+        s.step(Seen::Pass, 2, 2);
+        assert_eq!(s.step(Seen::Error { at: 70 }, 2, 2), None);
+        assert_eq!(s.errors_since, Some(70));
+        // An erroring check that then fails is failing.
+        s.step(Seen::Error { at: 80 }, 2, 2);
+        assert!(s.is_erroring());
+        assert_eq!(
+            s.step(Seen::Fail { at: 90 }, 2, 2),
+            Some((Change::Failing, 90))
+        );
+        assert!(s.is_failing());
+        assert_eq!(s.step(Seen::Error { at: 95 }, 2, 2), None, "still failing");
+        assert!(s.is_failing());
     }
 
     #[test]

@@ -256,3 +256,37 @@ fn image_targets_get_a_throwaway_container_and_retried_passes_are_flaky() {
     let none = project.drydock(&["check", &format!("image:{image}"), "--tag", "nothing"]);
     none.expect_code(4);
 }
+
+#[test]
+fn a_zombie_is_not_a_running_process() {
+    let checks = "- name: nginx runs\n  process: nginx\n- name: no nginx\n  process: nginx\n  running: false\n";
+    let project = project("it-zombie", checks);
+    let image = busybox_image("it-zombie", "drydock/it-zombie:busybox", ROOTFS);
+    // A parent that never waits (a shell that became `sleep`) and a child named nginx that
+    // exited: the child stays a zombie, as a stopped nginx does under a PID 1 that does not
+    // reap.
+    let container = Container::start(
+        "it-zombie",
+        &image,
+        &[
+            "cp /bin/busybox /bin/nginx",
+            "(sh -c '/bin/nginx true & exec sleep 600' &)",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do grep -qs '^State:.*Z' /proc/[0-9]*/status && exit 0; sleep 0.2; done; exit 1",
+        ],
+    );
+    let run = project.drydock(&[
+        "check",
+        &format!("container:{}", container.id),
+        "--format",
+        "json",
+    ]);
+    run.expect_code(1);
+    let results = check_results(&run);
+    let (_, status, message) = &results[0];
+    assert_eq!(status, "fail");
+    assert!(
+        message.starts_with("expected a running nginx process, found none; 1 zombie (exited, not reaped) nginx process(es) not counted (pid "),
+        "{message}"
+    );
+    assert_eq!(results[1].1, "pass", "{results:?}");
+}

@@ -124,12 +124,12 @@ pub fn remove_everything_of(project: &str) {
                 .remove_container(c.id.as_deref().unwrap_or_default())
                 .await;
         }
-        for (id, _) in engine
+        for network in engine
             .networks_with_labels(&[(label, project)])
             .await
             .unwrap_or_default()
         {
-            let _ = engine.remove_network(&id).await;
+            let _ = engine.remove_network(&network.id).await;
         }
         // Newest first: an image may be built on an older one of the project.
         let mut images = engine
@@ -257,7 +257,7 @@ pub fn networks_of(project: &str) -> Vec<String> {
             .await
             .expect("list networks")
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|n| n.id)
             .collect()
     })
 }
@@ -331,6 +331,7 @@ impl Container {
                 hostname: None,
                 network: None,
                 systemd: false,
+                cap_add: Vec::new(),
             };
             let id = engine.run_container(&spec).await.expect("start container");
             for command in setup {

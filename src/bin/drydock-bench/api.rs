@@ -76,21 +76,23 @@ pub async fn run(seconds: u64) -> Result<ApiResult, String> {
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join("history.db");
-    let store = History::open(&path)?;
+    let store = History::open(&path).map_err(|e| e.to_string())?;
     eprintln!("api: filling a store with {ROUNDS} rounds of {TARGETS} × {CHECKS} results");
     let start = drydock::history::now_ms() - (ROUNDS as i64) * 30_000;
     for round in 0..ROUNDS {
         let results: Vec<ResultRow> = (0..TARGETS)
             .flat_map(|t| (0..CHECKS).map(move |c| row(t, c, round)))
             .collect();
-        store.record(&Round {
-            at: start + round as i64 * 30_000,
-            duration_ms: 800,
-            results: &results,
-            transitions: &[],
-            states: &[],
-            outbox: &[],
-        })?;
+        store
+            .record(&Round {
+                at: start + round as i64 * 30_000,
+                duration_ms: 800,
+                results: &results,
+                transitions: &[],
+                states: &[],
+                outbox: &[],
+            })
+            .map_err(|e| e.to_string())?;
     }
     let report = format!(
         "{{\"schema_version\":2,\"log\":\"{}\"}}",
@@ -107,7 +109,9 @@ pub async fn run(seconds: u64) -> Result<ApiResult, String> {
             duration_ms: 30_000,
         };
         let began = Instant::now();
-        store.record_run(&run, &report, 0)?;
+        store
+            .record_run(&run, &report, 0)
+            .map_err(|e| e.to_string())?;
         record_run.push(began.elapsed());
     }
     drop(store);
@@ -119,7 +123,7 @@ pub async fn run(seconds: u64) -> Result<ApiResult, String> {
     let stop = CancellationToken::new();
     let server = tokio::spawn(api::serve(
         listener,
-        Api::new(History::open(&path)?, None),
+        Api::new(History::open(&path).map_err(|e| e.to_string())?, None),
         stop.clone(),
     ));
     let mut routes = Vec::new();

@@ -25,6 +25,11 @@ pub async fn start(engine: &Engine, image: &str, systemd: bool) -> Result<String
         hostname: None,
         network: None,
         systemd,
+        cap_add: if systemd {
+            vec!["SYS_ADMIN".to_string()]
+        } else {
+            Vec::new()
+        },
     };
     let id = engine
         .run_container(&spec)
@@ -215,8 +220,8 @@ pub async fn state(engine: &Engine, image: &str, rounds: usize) -> Result<StateR
         for _ in 0..rounds {
             let started = Instant::now();
             let (left, right) = tokio::try_join!(
-                drydock::pipeline::capture::manifest(engine, &a, &roots, ignore.clone()),
-                drydock::pipeline::capture::manifest(engine, &b, &roots, ignore.clone()),
+                drydock::pipeline::capture::manifest_of(engine, &a, &roots, ignore.clone()),
+                drydock::pipeline::capture::manifest_of(engine, &b, &roots, ignore.clone()),
             )?;
             let comparison = diff::compare(&left, &right, &allow, ("a/", "b/"));
             sample.push(started.elapsed());

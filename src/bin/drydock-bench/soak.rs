@@ -107,7 +107,7 @@ pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
         .iter()
         .map(|(_, tags)| tags.len())
         .sum();
-    drydock::pipeline::janitor::clean(engine, Some(PROJECT), true)
+    drydock::pipeline::janitor::clean(engine, Some(PROJECT), true, None)
         .await
         .map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -161,7 +161,7 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<SystemdResult, String
         );
     }
     result.breakdown = median_breakdown(breakdowns);
-    let _ = drydock::pipeline::janitor::clean(engine, Some(PROJECT), true).await;
+    let _ = drydock::pipeline::janitor::clean(engine, Some(PROJECT), true, None).await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(result)
 }

@@ -108,10 +108,17 @@ async fn measure(
     let count = checks.len();
     let targets = ids
         .iter()
-        .map(|id| Target::parse(&format!("container:{id}"), Some(engine), None))
+        .map(|id| {
+            Target::parse(
+                &format!("container:{id}"),
+                Some(engine),
+                None,
+                drydock::check::runner::MAX_OUTPUT,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let db = std::env::temp_dir().join(format!("drydock-bench-watch-{}.db", std::process::id()));
-    let history = History::open(&db)?;
+    let history = History::open(&db).map_err(|e| e.to_string())?;
     let notifier = Notifier::new(None, None, None, None, None)?;
     let settings = Settings {
         concurrency: std::env::var("DRYDOCK_BENCH_CONCURRENCY")
@@ -120,14 +127,15 @@ async fn measure(
             .unwrap_or(Settings::default().concurrency),
         ..Settings::default()
     };
-    let mut monitor = Monitor::new(targets, checks, settings, history, notifier)?;
+    let mut monitor =
+        Monitor::new(targets, checks, settings, history, notifier).map_err(|e| e.to_string())?;
     let events = Events::silent();
     let mut round = Sample::default();
     for i in 0..rounds.max(3) {
         let started = Instant::now();
-        let report = monitor.round(&events).await?;
+        let report = monitor.round(&events).await;
         round.push(started.elapsed());
-        if report.failing() || report.unreachable() {
+        if report.failing() || report.unreachable() || report.store_error.is_some() {
             return Err(format!(
                 "round {i} did not pass: {}",
                 serde_json::to_string(&report).unwrap_or_default()
@@ -144,7 +152,10 @@ async fn measure(
     let wall = Instant::now();
     let mut n = 0;
     while wall.elapsed() < Duration::from_secs_f64(minutes * 60.0) {
-        monitor.round(&events).await?;
+        let report = monitor.round(&events).await;
+        if let Some(e) = report.store_error {
+            return Err(e);
+        }
         n += 1;
         tokio::time::sleep(Duration::from_secs(30)).await;
     }

@@ -47,6 +47,64 @@ def _message(result):
     return ""
 
 
+# Bounds on what a failure carries: enough to say why, never a whole log.
+TAIL_LINES = 20
+TAIL_CHARS = 4000
+
+
+def _text(value):
+    if isinstance(value, list):
+        value = "\n".join(str(v) for v in value)
+    if not isinstance(value, str):
+        return ""
+    return value.strip()
+
+
+def _tail(value):
+    text = _text(value)
+    if not text:
+        return None
+    text = "\n".join(text.splitlines()[-TAIL_LINES:])
+    return text[-TAIL_CHARS:]
+
+
+def _head(value):
+    text = _text(value)
+    if not text:
+        return None
+    text = "\n".join(text.splitlines()[:TAIL_LINES])
+    return text[:TAIL_CHARS]
+
+
+def _detail(result):
+    """What a failed result says beyond its message: the command, its exit code and output,
+    the module's own stderr and exception. A failed loop item says more than the loop."""
+    for item in result.get("results") or []:
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            return _detail(item)
+    detail = {}
+    rc = result.get("rc")
+    if isinstance(rc, int) and not isinstance(rc, bool):
+        detail["rc"] = rc
+    cmd = result.get("cmd")
+    if isinstance(cmd, list):
+        cmd = " ".join(str(c) for c in cmd)
+    if isinstance(cmd, str) and cmd.strip():
+        detail["cmd"] = cmd.strip()[:TAIL_CHARS]
+    for key in ("stderr", "stdout"):
+        value = _tail(result.get(key))
+        if value:
+            detail[key] = value
+    value = _head(result.get("module_stderr"))
+    if value:
+        detail["module_stderr"] = value
+    # A traceback ends with the error: keep its last lines.
+    value = _tail(result.get("exception"))
+    if value:
+        detail["exception"] = "\n".join(value.splitlines()[-6:])
+    return detail
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -96,7 +154,9 @@ class CallbackModule(CallbackBase):
         event.update(extra)
         host = result._host.get_name() if result._host is not None else ""
         res = result._result if isinstance(result._result, dict) else {}
-        self._emit(event="result", status=status, host=host, msg=_message(res), **event)
+        if status in ("failed", "unreachable"):
+            event["detail"] = _detail(res)
+        self._emit(event="result", status=status, host=host, msg=_message(res)[:TAIL_CHARS], **event)
 
     def v2_runner_on_ok(self, result):
         changed = bool(result._result.get("changed", False)) if isinstance(result._result, dict) else False

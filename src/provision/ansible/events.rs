@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::outcome::FailureDetail;
+
 /// What starts a line of the event stream.
 pub const MARKER: &str = "\u{1e}drydock-event ";
 
@@ -20,7 +22,7 @@ pub enum Event {
     /// A task (or handler) starts.
     TaskStart(Task),
     /// A task's result on one host.
-    Result(TaskResult),
+    Result(Box<TaskResult>),
     /// The recap: counts per host.
     Stats {
         /// Per host.
@@ -78,6 +80,8 @@ pub struct TaskResult {
     pub role: Option<String>,
     /// Whether a failure was ignored (`ignore_errors`).
     pub ignored: bool,
+    /// What a failed result said beyond its message.
+    pub detail: FailureDetail,
 }
 
 /// The recap numbers of one host.
@@ -94,10 +98,12 @@ pub struct Counts {
     pub unreachable: u32,
 }
 
-/// The event of a line, when the line is one.
-pub fn parse(line: &str) -> Option<Event> {
+/// The event of a line, when the line is one; `mask` masks its text before it is read.
+pub fn parse(line: &str, mask: impl Fn(&mut serde_json::Value)) -> Option<Event> {
     let json = line.strip_prefix(MARKER)?;
-    serde_json::from_str(json).ok()
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    mask(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 /// A failed task on a host.
@@ -111,6 +117,8 @@ pub struct HostFailure {
     pub at: Option<(String, usize)>,
     /// Whether the host became unreachable, rather than the task failing.
     pub unreachable: bool,
+    /// What the task said beyond its message.
+    pub detail: FailureDetail,
 }
 
 /// What one host went through.
@@ -176,6 +184,7 @@ impl Reader {
                             at: (!result.file.is_empty())
                                 .then(|| (result.file.clone(), result.line)),
                             unreachable: result.status == "unreachable",
+                            detail: result.detail.clone(),
                         };
                         if host.failure.is_none() {
                             host.failure = Some(failure.clone());
@@ -205,7 +214,7 @@ mod tests {
     fn read(lines: &[&str]) -> Summary {
         let mut reader = Reader::default();
         for line in lines {
-            if let Some(event) = parse(&format!("{MARKER}{line}")) {
+            if let Some(event) = parse(&format!("{MARKER}{line}"), |_| {}) {
                 reader.feed(event);
             }
         }
@@ -235,6 +244,34 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_command_keeps_its_exit_code_command_and_output() {
+        let summary = read(&[
+            r#"{"event": "result", "status": "failed", "host": "web", "msg": "non-zero return code", "task": "Probe", "file": "/p/site.yml", "line": 8, "detail": {"rc": 127, "cmd": "pgrep nginx", "stderr": "/bin/sh: 1: pgrep: not found"}}"#,
+        ]);
+        let (_, failure) = summary.first_failure.unwrap();
+        assert_eq!(failure.message, "non-zero return code");
+        assert_eq!(failure.detail.rc, Some(127));
+        assert_eq!(failure.detail.cmd.as_deref(), Some("pgrep nginx"));
+        assert_eq!(
+            failure.detail.stderr.as_deref(),
+            Some("/bin/sh: 1: pgrep: not found")
+        );
+    }
+
+    #[test]
+    fn event_text_is_masked_before_it_is_read() {
+        let line = format!(
+            r#"{MARKER}{{"event": "result", "status": "failed", "host": "web", "msg": "token s3cret rejected", "task": "t", "detail": {{"stderr": "s3cret"}}}}"#
+        );
+        let secrets = crate::secret::Secrets::new(["s3cret".to_string()]);
+        let Some(Event::Result(result)) = parse(&line, |v| secrets.mask_json(v)) else {
+            panic!("not a result");
+        };
+        assert_eq!(result.msg, "token *** rejected");
+        assert_eq!(result.detail.stderr.as_deref(), Some("***"));
+    }
+
+    #[test]
     fn plays_without_hosts_are_kept_with_their_line() {
         let summary = read(&[
             r#"{"event": "play_start", "play": "web", "pattern": "webservers", "file": "/p/site.yml", "line": 3}"#,
@@ -248,7 +285,7 @@ mod tests {
 
     #[test]
     fn other_lines_are_not_events() {
-        assert_eq!(parse("TASK [x] ****"), None);
-        assert_eq!(parse(&format!("{MARKER}not json")), None);
+        assert_eq!(parse("TASK [x] ****", |_| {}), None);
+        assert_eq!(parse(&format!("{MARKER}not json"), |_| {}), None);
     }
 }

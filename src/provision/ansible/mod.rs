@@ -145,7 +145,7 @@ impl Provisioner for Ansible<'_> {
         let mut reader = events::Reader::default();
         let mut error = None;
         crate::process::for_each_line(&mut child, |line| {
-            if let Some(event) = events::parse(&line) {
+            if let Some(event) = events::parse(&line, |v| output.mask_json(v)) {
                 if let Some(task) = reader.feed(event) {
                     output.task_started(&task);
                 }
@@ -194,6 +194,7 @@ fn outcome(
         },
         host: Some(host.to_string()),
         at: f.at.as_ref().map(|(file, line)| (shown(root, file), *line)),
+        detail: f.detail.clone(),
     };
     let hosts: Vec<HostOutcome> = request
         .machines
