@@ -67,7 +67,9 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::Failed(_) => Kind::Failure,
-            Error::Config(_) | Error::Usage(_) => Kind::Usage,
+            Error::Config(_) | Error::Usage(_) | Error::Provision(ProvisionError::Inventory(_)) => {
+                Kind::Usage
+            }
             Error::Image(ImageError::Git(_)) | Error::Image(ImageError::Context { .. }) => {
                 Kind::Usage
             }

@@ -99,6 +99,8 @@ fn print(outcome: &Outcome, format: Format) {
         print_stdout(text);
     }
     if let Some(error) = &outcome.error {
+        // An error may quote a URL with credentials (a webhook's token, a git remote's login).
+        let error = drydock::secret::redact_urls(error);
         let _ = writeln!(std::io::stderr().lock(), "{error}");
     }
 }
@@ -142,4 +144,104 @@ fn spawn_signal_handler(cancel: CancellationToken, stopping: &'static str) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock::command::Exit;
+    use drydock::docker::{BuildCause, EngineError};
+    use drydock::error::Error;
+    use drydock::history::HistoryError;
+    use drydock::image::ImageError;
+    use drydock::outcome::Verdict;
+    use drydock::provision::ProvisionError;
+
+    /// How each row of the README's table ends a command, built for real.
+    fn ended(row: &str) -> Option<Exit> {
+        let error = |e: Error| Some(Exit::from(e.kind()));
+        let build = |cause| {
+            Error::Engine(EngineError::Build {
+                image: "drydock/x:default".into(),
+                message: "step 2 failed".into(),
+                cause,
+            })
+        };
+        let history = |e| Error::History(e);
+        match row {
+            "verdict pass" => Some(Exit::from(Verdict::Pass)),
+            "verdict fail" => Some(Exit::from(Verdict::Fail)),
+            "verdict error" => Some(Exit::from(Verdict::Error)),
+            "Failed" => error(Error::Failed("does not provision".into())),
+            "Config" => error(Error::Config(drydock::config::ConfigError::NotFound(
+                "/x".into(),
+            ))),
+            "Usage" => error(Error::Usage("bad flag".into())),
+            "Image::Git" => error(Error::Image(ImageError::Git("no ref".into()))),
+            "Image::Context" => error(Error::Image(ImageError::Context {
+                path: "images/default".into(),
+                reason: "gone".into(),
+            })),
+            "Build::Definition" => error(build(BuildCause::Definition)),
+            "Build::Infrastructure" => error(build(BuildCause::Infrastructure("package mirror"))),
+            "Provision::Inventory" => error(Error::Provision(ProvisionError::Inventory(
+                "no hosts".into(),
+            ))),
+            "Provision::Missing" => error(Error::Provision(ProvisionError::AnsibleMissing)),
+            "History::Locked" => error(history(HistoryError::Locked {
+                path: "h.db".into(),
+                holder: "pid 1".into(),
+            })),
+            "History::Newer" => error(history(HistoryError::Newer {
+                path: "h.db".into(),
+                found: 9,
+                known: 2,
+            })),
+            "History::Store" => error(history(HistoryError::Store {
+                path: "h.db".into(),
+                reason: "disk I/O error".into(),
+            })),
+            "NothingToRun" => error(Error::NothingToRun("nothing".into())),
+            "Engine" => error(Error::Engine(EngineError::Unreachable {
+                host: "unix:///var/run/docker.sock".into(),
+                reason: "refused".into(),
+            })),
+            "Image::Base" => error(Error::Image(ImageError::BaseUnobtainable {
+                image: "debian:bookworm-slim".into(),
+                reason: "no registry".into(),
+            })),
+            "Infrastructure" => error(Error::Infrastructure {
+                part: "disk".into(),
+                message: "full".into(),
+            }),
+            "Interrupted" => error(Error::Interrupted),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_readme_table() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("<!-- exit-codes:start -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- exit-codes:end -->").next())
+            .expect("the README has the exit code table");
+        let mut rows = 0;
+        for line in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (name, code) = (cells[1].trim_matches('`'), cells[2]);
+            let exit = ended(name).unwrap_or_else(|| {
+                panic!("the README lists `{name}`, which this test cannot build")
+            });
+            assert_eq!(
+                exit_code(exit).to_string(),
+                code,
+                "`{name}` exits {} but the README says {code}",
+                exit_code(exit)
+            );
+            rows += 1;
+        }
+        assert_eq!(rows, 20, "every kind of ending has its row");
+    }
 }

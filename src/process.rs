@@ -122,7 +122,8 @@ pub struct Captured {
 }
 
 /// A command whose stdin is closed and whose output is piped: the shape every tool drydock
-/// drives is started in. Killed when dropped, so a cancelled run leaves no child behind.
+/// drives is started in. Killed when dropped, so a cancelled run leaves no child behind, and
+/// started without drydock's secret variables ([`scrub`]).
 pub fn piped(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     command
@@ -130,7 +131,46 @@ pub fn piped(program: impl AsRef<std::ffi::OsStr>) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    scrub(&mut command);
     command
+}
+
+/// The environment variables that hold drydock's own secrets.
+const SECRET_VARIABLES: &[&str] = &[
+    "DRYDOCK_WEBHOOK_SECRET",
+    "DRYDOCK_SMTP_PASSWORD",
+    "DRYDOCK_API_TOKEN",
+    "DRYDOCK_REGISTRY_PASSWORD",
+];
+
+/// Host variables the project names as holding secrets (`from_env`, `vault_password_from_env`,
+/// `password_from_env`), registered once the project is read.
+static HIDDEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// From now on, children do not inherit the variables `names` (they hold secrets a tool is
+/// given explicitly where it needs one).
+pub fn hide_from_children(names: impl IntoIterator<Item = String>) {
+    if let Ok(mut hidden) = HIDDEN.lock() {
+        for name in names {
+            if !hidden.contains(&name) {
+                hidden.push(name);
+            }
+        }
+    }
+}
+
+/// Removes every secret variable from what `command` inherits: ansible-playbook, git, ssh
+/// and the rest never see drydock's secrets unless given one explicitly (`command.env` after
+/// this wins).
+pub fn scrub(command: &mut Command) {
+    for name in SECRET_VARIABLES {
+        command.env_remove(name);
+    }
+    if let Ok(hidden) = HIDDEN.lock() {
+        for name in hidden.iter() {
+            command.env_remove(name);
+        }
+    }
 }
 
 /// Runs `git -C root ARGS`; its stdout, or its stderr as the error.
@@ -220,6 +260,22 @@ mod tests {
         let out = output_capped(command, 64 * 1024).await.unwrap();
         assert_eq!((out.exit_code, out.truncated), (3, false));
         assert_eq!(out.stdout, b"fine\n");
+    }
+
+    #[tokio::test]
+    async fn children_never_inherit_a_secret_variable() {
+        // SAFETY: tests of this module do not read these variables concurrently.
+        unsafe {
+            std::env::set_var("DRYDOCK_WEBHOOK_SECRET", "hook-s3cret");
+            std::env::set_var("DRYDOCK_TEST_VAULT", "vault-s3cret");
+        }
+        hide_from_children(["DRYDOCK_TEST_VAULT".to_string()]);
+        let mut command = piped("env");
+        command.env("GIVEN", "explicitly");
+        let out = command.output().await.unwrap();
+        let env = String::from_utf8_lossy(&out.stdout);
+        assert!(!env.contains("s3cret"), "{env}");
+        assert!(env.contains("GIVEN=explicitly"));
     }
 
     #[tokio::test]

@@ -36,15 +36,78 @@ pub struct Api {
     /// With a watch loop in the same process: `/healthz` is 503 when no round finished for
     /// this long (the monitor is stuck).
     stale_after: Option<Duration>,
+    access: Arc<Access>,
+}
+
+/// Who may use the API: the bearer token every route but `/healthz` needs (when set), and the
+/// `Host` names requests may carry — the listen address, `localhost`, and those allowed — so
+/// that a page elsewhere cannot reach a loopback API through a name it controls (DNS
+/// rebinding).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The token.
+    pub token: Option<String>,
+    /// Host names accepted besides the listen address and `localhost` (without port).
+    pub hosts: Vec<String>,
+    /// The address the server listens on.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Access {
+    /// Whether a request's `Host` header value names this server.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        // `name`, `name:port`, `[v6]:port`.
+        let name = match host.rsplit_once(':') {
+            Some((name, port))
+                if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(':') =>
+            {
+                name
+            }
+            _ => host.as_str(),
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        if name == "localhost" || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            return true;
+        }
+        match (self.listen, name.parse::<std::net::IpAddr>()) {
+            (Some(listen), Ok(ip)) => {
+                ip == listen.ip()
+                    || (listen.ip().is_unspecified() && ip.is_loopback())
+                    || ip.is_loopback() && listen.ip().is_loopback()
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether an `Authorization` header value carries the token (compared in constant time).
+    pub fn authorized(&self, authorization: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let Some(given) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        given.trim().as_bytes().ct_eq(token.as_bytes()).into()
+    }
 }
 
 impl Api {
-    /// An API over `store`; `stale_after` as [`Api::stale_after`] says.
+    /// An API over `store`; `stale_after` as [`Api::stale_after`] says; open to anyone on
+    /// loopback (see [`Api::with_access`]).
     pub fn new(store: History, stale_after: Option<Duration>) -> Api {
         Api {
             store: Arc::new(store),
             stale_after,
+            access: Arc::new(Access::default()),
         }
+    }
+
+    /// The same API, used as `access` says.
+    pub fn with_access(mut self, access: Access) -> Api {
+        self.access = Arc::new(access);
+        self
     }
 
     /// Runs `f` on the store off the async threads.
@@ -60,7 +123,7 @@ impl Api {
     }
 }
 
-/// The routes.
+/// The routes, behind the access rules.
 pub fn router(api: Api) -> Router {
     Router::new()
         .route("/", get(dashboard))
@@ -71,7 +134,45 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/status", get(current))
         .route("/api/v1/outages", get(outages))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api)
+}
+
+/// Refuses a request whose `Host` names another server (421), and one without the token on
+/// any route but `/healthz` (401).
+async fn guard(
+    State(api): State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (host, authorization) = {
+        let header_text = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        (
+            header_text(header::HOST),
+            header_text(header::AUTHORIZATION),
+        )
+    };
+    if let Some(host) = host {
+        if !api.access.host_allowed(&host) {
+            return ApiError::MisdirectedRequest(format!(
+                "this server does not answer to the host `{host}`; name it with --allow-host"
+            ))
+            .into_response();
+        }
+    }
+    if request.uri().path() != "/healthz" && !api.access.authorized(authorization.as_deref()) {
+        return ApiError::Unauthorized(
+            "this API needs `Authorization: Bearer <token>` (the token drydock was given with --token-file or DRYDOCK_API_TOKEN)".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Serves `api` on `listener` until `stop` is cancelled.
@@ -89,7 +190,9 @@ pub async fn serve(
 #[derive(Debug)]
 enum ApiError {
     BadRequest(String),
+    Unauthorized(String),
     NotFound(String),
+    MisdirectedRequest(String),
     Store(String),
 }
 
@@ -97,7 +200,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, message) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized(m) => {
+                let body = Json(serde_json::json!({ "error": m }));
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    body,
+                )
+                    .into_response();
+            }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::MisdirectedRequest(m) => (StatusCode::MISDIRECTED_REQUEST, m),
             ApiError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
         };
         (code, Json(serde_json::json!({ "error": message }))).into_response()
@@ -189,9 +302,16 @@ async fn healthz(State(api): State<Api>) -> Response {
     let answer = api.read(|s| s.last_round()).await;
     let now = history::now_ms();
     match (answer, stale_after) {
-        (Err(ApiError::Store(e) | ApiError::BadRequest(e) | ApiError::NotFound(e)), _) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {e}\n")).into_response()
-        }
+        (
+            Err(
+                ApiError::Store(e)
+                | ApiError::BadRequest(e)
+                | ApiError::NotFound(e)
+                | ApiError::Unauthorized(e)
+                | ApiError::MisdirectedRequest(e),
+            ),
+            _,
+        ) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {e}\n")).into_response(),
         (Ok(last), Some(limit)) if last.is_none_or(|at| now - at > limit.as_millis() as i64) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -269,4 +389,51 @@ async fn dashboard(State(api): State<Api>) -> Result<Response, ApiError> {
     page.render()
         .map(|html| Html(html).into_response())
         .map_err(|e| ApiError::Store(format!("rendering the dashboard: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_this_server_are_answered() {
+        let access = Access {
+            token: None,
+            hosts: vec!["drydock.internal".into()],
+            listen: Some("127.0.0.1:8080".parse().unwrap()),
+        };
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "localhost",
+            "drydock.internal:8080",
+            "DRYDOCK.internal",
+            "[::1]:8080",
+        ] {
+            assert!(access.host_allowed(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.5:8080",
+            "localhost.evil.example",
+        ] {
+            assert!(!access.host_allowed(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_token_is_required_exactly() {
+        let open = Access::default();
+        assert!(open.authorized(None));
+        let locked = Access {
+            token: Some("t0ken".into()),
+            ..Access::default()
+        };
+        assert!(locked.authorized(Some("Bearer t0ken")));
+        assert!(!locked.authorized(Some("Bearer t0ke")));
+        assert!(!locked.authorized(Some("Bearer t0kenX")));
+        assert!(!locked.authorized(Some("t0ken")));
+        assert!(!locked.authorized(None));
+    }
 }

@@ -1,8 +1,9 @@
-//! A mutation fuzzer for drydock's config and check parsers (stable Rust, no extra tools).
+//! A mutation fuzzer for drydock's parsers of outside input (stable Rust, no extra tools).
 //!
 //! `drydock-fuzz [SECONDS]` mutates the inputs under `fuzz/corpus/` and feeds each result to the
-//! project and check-file parsers; any panic is written to `fuzz/regressions/` (which the test
-//! suite replays) and makes the run exit 1.
+//! project and check-file parsers, the reader of Ansible's event lines, the failure diagnosis,
+//! target and size parsers, URL redaction and the API's Host check; any panic is written to
+//! `fuzz/regressions/` (which the test suite replays) and makes the run exit 1.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,6 +71,23 @@ const TOKENS: &[&str] = &[
     "\n",
     "\n  ",
     "\n    ",
+    "cap_add",
+    "SYS_ADMIN",
+    "CAP_",
+    "max_output",
+    "16MiB",
+    "99999999999GiB",
+    "ssh://",
+    "container:",
+    "-o",
+    "@",
+    "?token=",
+    "https://u:p@",
+    "[::1]:",
+    "\"detail\": {\"rc\": ",
+    "not found",
+    "Unable to start service ",
+    "' is undefined",
 ];
 
 struct Rng(u64);
@@ -145,6 +163,19 @@ fn exercise(input: &str) -> Result<(), String> {
             input,
         );
         let _ = drydock::config::parse_checks(Path::new("checks.yaml"), input);
+        for line in input.lines() {
+            let _ = drydock::provision::ansible::events::parse(
+                &format!("{}{line}", drydock::provision::ansible::events::MARKER),
+                |_| {},
+            );
+            let _ = drydock::check::runner::Ssh::parse(line, None);
+            let _ = drydock::config::diag::parse_size(line);
+            let _ = drydock::api::Access::default().host_allowed(line);
+        }
+        let _ = drydock::secret::redact_urls(input);
+        let _ = drydock::provision::explain::diagnose(&drydock::provision::Failure::code(
+            input.to_string(),
+        ));
     })
     .map_err(|e| {
         e.downcast_ref::<String>()

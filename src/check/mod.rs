@@ -206,6 +206,7 @@ async fn gather(runner: &Runner, wants: &facts::Wants) -> Result<facts::Facts, S
             GATHER_TIMEOUT.as_secs()
         )),
         Ok(Err(e)) => Err(format!("could not run checks on the target: {e}")),
+        Ok(Ok(output)) if output.truncated => Err(cut(runner)),
         Ok(Ok(output)) => {
             let facts = facts::parse(&output.stdout, wants, &marker);
             if !facts.complete {
@@ -229,6 +230,14 @@ fn nonce() -> u64 {
     t ^ (u64::from(std::process::id()) << 32)
 }
 
+/// Why output that went past the runner's cap cannot be judged.
+fn cut(runner: &Runner) -> String {
+    format!(
+        "the target printed more than {} KiB, so its output was cut there and the command stopped (watch.max_output, --max-output); it could not be judged",
+        runner.max_output / 1024
+    )
+}
+
 async fn run_command(runner: &Runner, check: &Check, command: &str) -> Judgement {
     let timeout = check.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let cmd = ["/bin/sh", "-c", command];
@@ -239,6 +248,7 @@ async fn run_command(runner: &Runner, check: &Check, command: &str) -> Judgement
             message: format!("timed out after {} s", timeout.as_secs_f64()),
         },
         Ok(Err(e)) => Judgement::error(format!("could not run the command: {e}")),
+        Ok(Ok(out)) if out.truncated => Judgement::error(cut(runner)),
         Ok(Ok(out)) => observed::judge_command(
             &check.spec,
             out.exit_code,
@@ -270,11 +280,12 @@ elif command -v curl >/dev/null 2>&1; then
 exec curl -sS -i --max-time "$t" "$url"
 elif command -v wget >/dev/null 2>&1; then
 # busybox wget prints the response headers indented on stderr (its -T crashes some builds).
-b=/tmp/.drydock-http-$$
-wget -S -q -O "$b" "$url" 2>"$b.h"
-grep -q '^  HTTP/' "$b.h" || cat "$b.h" >&2
-sed -n 's/^  //p' "$b.h"; echo; cat "$b" 2>/dev/null
-rm -f "$b" "$b.h"
+# Its files go to a private folder with an unpredictable name (mktemp -d: mode 0700).
+d=$(mktemp -d) || { echo "cannot make a private temporary folder" >&2; exit 7; }
+wget -S -q -O "$d/body" "$url" 2>"$d/head"
+grep -q '^  HTTP/' "$d/head" || cat "$d/head" >&2
+sed -n 's/^  //p' "$d/head"; echo; cat "$d/body" 2>/dev/null
+rm -rf "$d"
 else
 echo "no HTTP client in the container: install python3, curl or wget" >&2; exit 127
 fi
@@ -293,6 +304,7 @@ async fn run_http(runner: &Runner, check: &Check, url: &str) -> Judgement {
             }
         }
         Ok(Err(e)) => return Judgement::error(format!("could not run the request: {e}")),
+        Ok(Ok(out)) if out.truncated => return Judgement::error(cut(runner)),
         Ok(Ok(out)) => out,
     };
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();

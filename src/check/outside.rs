@@ -9,18 +9,27 @@ use crate::outcome::Verdict;
 
 /// Probes `check` against the target at `address` (an IP or host name); a URL whose host is
 /// `localhost` or `127.0.0.1` is sent to `address` instead.
-pub async fn probe(client: &reqwest::Client, check: &Check, address: &str) -> Judgement {
+pub async fn probe(
+    client: &reqwest::Client,
+    check: &Check,
+    address: &str,
+    max_body: usize,
+) -> Judgement {
     let timeout = check.timeout.unwrap_or(Duration::from_secs(10));
     match &check.spec {
         Spec::Http { url, .. } => {
             let url = retarget(url, address);
             let response = client.get(&url).timeout(timeout).send().await;
-            let response = match response {
+            let mut response = match response {
                 Ok(r) => r,
                 Err(e) => {
                     return Judgement {
                         status: Verdict::Fail,
-                        message: format!("GET {url} from the monitor failed: {e}"),
+                        message: format!(
+                            "GET {} from the monitor failed: {}",
+                            crate::secret::redact_urls(&url),
+                            e.without_url()
+                        ),
                     }
                 }
             };
@@ -30,7 +39,18 @@ pub async fn probe(client: &reqwest::Client, check: &Check, address: &str) -> Ju
                 .iter()
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
                 .collect();
-            let body = response.text().await.unwrap_or_default();
+            // At most `max_body` of it: a target that streams without end is cut, not read.
+            let mut body = Vec::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                body.extend_from_slice(&chunk);
+                if body.len() > max_body {
+                    return Judgement::error(format!(
+                        "the response body went past {} KiB, so it was cut there (watch.max_output, --max-output); it could not be judged",
+                        max_body / 1024
+                    ));
+                }
+            }
+            let body = String::from_utf8_lossy(&body);
             super::observed::judge_http(&check.spec, status, &headers, &body)
         }
         Spec::Port {

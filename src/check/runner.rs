@@ -119,6 +119,7 @@ impl Runner {
                 if let Some(kept) = shell {
                     let open = || async {
                         let mut command = tokio::process::Command::new("ssh");
+                        crate::process::scrub(&mut command);
                         command
                             .args(ssh.options())
                             .arg("--")

@@ -24,7 +24,7 @@ pub fn script(index: usize, name: &str) -> String {
     let n = super::facts::quote(name);
     format!(
         "sec 'service {index}'; if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] && command -v systemctl >/dev/null 2>&1; then \
-         echo \"systemd $(systemctl show -p LoadState --value {n} 2>/dev/null) $(systemctl show -p ActiveState --value {n} 2>/dev/null) $(systemctl show -p UnitFileState --value {n} 2>/dev/null)\"; \
+         echo \"systemd $(systemctl show -p LoadState --value -- {n} 2>/dev/null) $(systemctl show -p ActiveState --value -- {n} 2>/dev/null) $(systemctl show -p UnitFileState --value -- {n} 2>/dev/null)\"; \
          elif [ -x /etc/init.d/{name} ]; then if /etc/init.d/{name} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
          if ls /etc/rc[2345].d/S*{name} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"sysv loaded $a $e\"; \
          else echo 'none not-found inactive -'; fi\n"

@@ -124,7 +124,10 @@ pub fn load_project(cli: &Cli) -> Result<Project, Error> {
                     p.display()
                 )));
             }
-            p.clone()
+            // `--config drydock.yaml` names a file in the current folder: the project is that
+            // folder, as discovery would find it (a bare name has an empty parent).
+            std::path::absolute(p)
+                .map_err(|e| Error::Usage(format!("--config {}: {e}", p.display())))?
         }
         None => {
             let cwd = std::env::current_dir()
@@ -132,7 +135,10 @@ pub fn load_project(cli: &Cli) -> Result<Project, Error> {
             config::discover(&cwd)?
         }
     };
-    Ok(config::load_project(&path)?)
+    let project = config::load_project(&path)?;
+    // The tools drydock starts get a secret only where drydock gives it to them.
+    crate::process::hide_from_children(project.secret_variables());
+    Ok(project)
 }
 
 /// Connects to the engine; with `--wait-for-infra`, keeps trying until the time is up.

@@ -46,6 +46,7 @@ pub async fn promote(
         .guard(body(&session, &project, &checks, args))
         .await?;
     report.duration_ms = session.elapsed().as_millis() as u64;
+    report.mask(&session.secrets);
     let verdict = report.verdict;
     Ok(reported(report, verdict, &args.reports, None))
 }
@@ -59,9 +60,7 @@ async fn body(
     let engine = &session.engine;
     let events = &session.events;
     crate::provision::preflight(&project.provision.kind)?;
-    let hosts = crate::provision::inventory::hosts(project)
-        .await
-        .map_err(Error::Usage)?;
+    let hosts = crate::provision::inventory::hosts(project).await?;
     let commit = production::head_commit(&project.root).await?;
     let short = image::short_commit(&commit).to_string();
     let default = image::ensure_default(engine, project, events).await?;
@@ -225,10 +224,11 @@ async fn promoted_labels(
     labels
 }
 
-/// The repository's `origin` URL, or the project folder.
+/// The repository's `origin` URL without its user and password (a pushed image's labels are
+/// public), or the project folder.
 async fn source(root: &std::path::Path) -> String {
     match crate::process::git(root, &["remote", "get-url", "origin"]).await {
-        Ok(out) => String::from_utf8_lossy(&out).trim().to_string(),
+        Ok(out) => crate::secret::without_userinfo(String::from_utf8_lossy(&out).trim()),
         Err(_) => root.display().to_string(),
     }
 }

@@ -35,8 +35,7 @@ pub async fn snapshot(
         .guard(async {
             crate::provision::preflight(&project.provision.kind)?;
             let hosts = crate::provision::inventory::hosts(&project)
-                .await
-                .map_err(Error::Usage)?;
+                .await?;
             let default = crate::image::ensure_default(&engine, &project, &session.events).await?;
             session.events.stage(&scope, "provisioning");
             let provisioned = provision_tree(

@@ -129,6 +129,10 @@ pub async fn watch(
 
     let scope = Scope::Scenario("watch".into());
     // The API reads through a connection of its own: a round's write never waits for it.
+    let access = match args.listen {
+        Some(address) => Some(super::serve::access(&args.access, address)?),
+        None => None,
+    };
     let server = match args.listen {
         Some(address) => {
             let listener = super::serve::bind(address).await?;
@@ -144,7 +148,7 @@ pub async fn watch(
                     listener.local_addr().unwrap_or(address)
                 ),
             );
-            let api = Api::new(reader, Some(stale_after));
+            let api = Api::new(reader, Some(stale_after)).with_access(access.unwrap_or_default());
             Some((
                 tokio::spawn(crate::api::serve(listener, api, stop.clone())),
                 stop,

@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn service_checks_and_their_names() {
         let (checks, errors) = load(
-            "- name: app\n  service: myapp@1.service\n  enabled: true\n- name: bad\n  service: \"a; rm -rf /\"\n",
+            "- name: app\n  service: myapp@1.service\n  enabled: true\n- name: bad\n  service: \"a; rm -rf /\"\n- name: option\n  service: --now\n",
         );
         assert_eq!(
             checks[0].spec,
@@ -324,7 +324,10 @@ mod tests {
         );
         assert_eq!(
             errors,
-            ["5:service `a; rm -rf /` is not a service name; expected letters, digits and @ . _ : -"]
+            [
+                "5:service `a; rm -rf /` is not a service name; expected letters, digits and @ . _ : -",
+                "7:service `--now` is not a service name; a service name cannot start with `-`"
+            ]
         );
     }
 

@@ -187,11 +187,16 @@ pub fn ansible(
             .non_empty_text(var, "provision.ansible.vault_password_from_env")
             .and_then(|name| match env(&name) {
                 Some(value) if !value.is_empty() => Some(Some(VaultPassword::Env { name, value })),
-                _ => {
+                found => {
+                    let why = if found.is_some() {
+                        "is empty"
+                    } else {
+                        "is not set"
+                    };
                     diags.error(
                         var.pos,
                         "provision.ansible.vault_password_from_env",
-                        format!("the host environment variable `{name}` is not set"),
+                        format!("the host environment variable `{name}` {why}"),
                     );
                     None
                 }

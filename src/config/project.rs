@@ -105,6 +105,36 @@ pub struct EnvVar {
     pub value: String,
     /// Whether the value is masked in logs and reports.
     pub secret: bool,
+    /// The host variable it was taken from (`from_env`).
+    pub from_env: Option<String>,
+}
+
+impl Project {
+    /// The host variables this project reads secrets from: `provision.env` entries taken
+    /// `from_env` that are secret, `vault_password_from_env`, and the watch receivers'
+    /// `*_from_env`.
+    pub fn secret_variables(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .provision
+            .env
+            .iter()
+            .filter(|v| v.secret)
+            .filter_map(|v| v.from_env.clone())
+            .collect();
+        if let ProvisionKind::Ansible(settings) = &self.provision.kind {
+            if let Some(super::VaultPassword::Env { name, .. }) = &settings.vault {
+                names.push(name.clone());
+            }
+        }
+        names.extend(self.watch.webhook_secret_from_env.clone());
+        names.extend(
+            self.watch
+                .smtp
+                .as_ref()
+                .and_then(|s| s.password_from_env.clone()),
+        );
+        names
+    }
 }
 
 /// `production`.
@@ -534,13 +564,29 @@ fn env_list(
                 None
             }
         };
-        let from_env = get(entries, "from_env").is_some();
+        let from_env = get(entries, "from_env").and_then(|f| f.as_text().map(String::from));
+        // A value taken from the host environment is a secret unless said otherwise.
+        let secret = secret.map(|s| s.unwrap_or(from_env.is_some()));
+        if let (Some(true), Some(""), Some(f)) =
+            (secret, value.as_deref(), get(entries, "from_env"))
+        {
+            diags.error(
+                f.pos,
+                "provision.env.from_env",
+                format!(
+                    "the host environment variable `{}` is empty; an empty secret is no secret",
+                    from_env.as_deref().unwrap_or("")
+                ),
+            );
+            ok = false;
+            continue;
+        }
         match (name, value, secret) {
             (Some(name), Some(value), Some(secret)) => out.push(EnvVar {
                 name,
                 value,
-                // A value taken from the host environment is a secret unless said otherwise.
-                secret: secret.unwrap_or(from_env),
+                secret,
+                from_env,
             }),
             _ => ok = false,
         }
@@ -548,12 +594,32 @@ fn env_list(
     ok.then_some(out)
 }
 
+/// `text` when git can take it as a ref: git would read a leading `-` as an option, and
+/// whitespace or control characters never name a ref.
+pub(super) fn git_ref(
+    diags: &mut Diagnostics<'_>,
+    node: &Node,
+    key: &str,
+    text: String,
+) -> Option<String> {
+    if text.starts_with('-') || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        diags.error(
+            node.pos,
+            key,
+            format!("`{text}` is not a git ref (a branch, tag or commit; not starting with `-`)"),
+        );
+        return None;
+    }
+    Some(text)
+}
+
 fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
     const KEY: &str = "production";
     let entries = diags.map(node, KEY)?;
     diags.known_keys(entries, KEY, &["ref", "image"]);
     let git_ref = optional(entries, "ref", |n| {
-        diags.non_empty_text(n, "production.ref")
+        let text = diags.non_empty_text(n, "production.ref")?;
+        git_ref(diags, n, "production.ref", text)
     });
     let image = optional(entries, "image", |n| {
         diags.non_empty_text(n, "production.image")

@@ -340,6 +340,15 @@ pub(super) fn spec(
                 );
                 return None;
             }
+            // systemctl would read it as an option.
+            if name.starts_with('-') {
+                a.diags.error(
+                    subject.pos,
+                    key,
+                    format!("`{name}` is not a service name; a service name cannot start with `-`"),
+                );
+                return None;
+            }
             let running = a.opt("running", |d, n| d.boolean(n, "running"));
             let enabled = a.opt("enabled", |d, n| d.boolean(n, "enabled"));
             Some(Spec::Service {

@@ -21,22 +21,7 @@ impl Engine {
             })
             .await?;
         out.exit_code = code;
-        // The runtime reports a command it could not start as output and exit 126/127: that is
-        // an engine failure, not the command's answer.
-        if matches!(code, 126 | 127) {
-            let said = String::from_utf8_lossy(&out.stdout);
-            if let Some(line) = said.lines().find(|l| l.contains("OCI runtime exec failed")) {
-                return Err(EngineError::Operation {
-                    operation: format!(
-                        "running `{}` in {}",
-                        cmd.first().unwrap_or(&""),
-                        crate::ids::short_id(container)
-                    ),
-                    reason: line.trim().to_string(),
-                });
-            }
-        }
-        Ok(out)
+        not_started(container, cmd, out)
     }
 
     /// Runs a command in the container and collects at most `cap` bytes of its stdout and of
@@ -81,7 +66,7 @@ impl Engine {
             .await
             .map_err(|e| EngineError::op(operation(), e))?;
         out.exit_code = inspected.exit_code.unwrap_or(-1);
-        Ok(out)
+        not_started(container, cmd, out)
     }
 
     /// Runs a command in the container, passing output chunks to `on_output` as they come.
@@ -176,6 +161,25 @@ impl Engine {
             }),
         }
     }
+}
+
+/// The runtime reports a command it could not start as output and exit 126/127: that is an
+/// engine failure, not the command's answer.
+fn not_started(container: &str, cmd: &[&str], out: ExecOutput) -> Result<ExecOutput, EngineError> {
+    if matches!(out.exit_code, 126 | 127) {
+        let said = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = said.lines().find(|l| l.contains("OCI runtime exec failed")) {
+            return Err(EngineError::Operation {
+                operation: format!(
+                    "running `{}` in {}",
+                    cmd.first().unwrap_or(&""),
+                    crate::ids::short_id(container)
+                ),
+                reason: line.trim().to_string(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// An attached exec's output.

@@ -419,6 +419,12 @@ impl History {
         f(&mut conn).map_err(|e| err(&self.path, e))
     }
 
+    /// From now on every write fails, as on a full or read-only disk.
+    #[cfg(test)]
+    pub fn break_writes(&self) {
+        let _ = self.with(|conn| conn.pragma_update(None, "query_only", true));
+    }
+
     /// Records a round, its transitions, the states after it and the notifications it queues,
     /// all or nothing.
     pub fn record(&self, round: &Round<'_>) -> Result<i64, HistoryError> {
@@ -928,6 +934,132 @@ mod tests {
         );
         assert_eq!(h.failure_rate("web", "nginx", 0).unwrap(), (3, 3));
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Records `transitions`, one round each, at their own times.
+    fn record_each(h: &History, transitions: &[Transition]) {
+        for t in transitions {
+            h.record(&Round {
+                at: t.at,
+                duration_ms: 1,
+                results: &[row(&t.target, &t.check, "fail")],
+                transitions: std::slice::from_ref(t),
+                states: &[],
+                outbox: &[],
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn pruning_removes_whole_outages_never_half_of_one() {
+        let (h, path) = store();
+        record_each(
+            &h,
+            &[
+                // Ended before the cut-off: goes, start and end.
+                transition("a1", 1_000, 1_000, "web", "nginx", "failing"),
+                transition("a2", 2_000, 1_000, "web", "nginx", "recovered"),
+                // Spans the cut-off: stays, whole.
+                transition("b1", 3_000, 3_000, "web", "nginx", "failing"),
+                transition("b2", 6_000, 3_000, "web", "nginx", "recovered"),
+                // Started before the cut-off and still going: stays.
+                transition("c1", 4_000, 4_000, "db", "", "unreachable"),
+            ],
+        );
+        h.prune(5_000).unwrap();
+        let outages = h.outages(0).unwrap();
+        let spans: Vec<(i64, Option<i64>, &str)> = outages
+            .iter()
+            .map(|o| (o.from, o.to, o.target.as_str()))
+            .collect();
+        assert_eq!(spans, [(3_000, Some(6_000), "web"), (4_000, None, "db")]);
+        // A later recovery closes the ongoing outage, not a ghost of an old one.
+        record_each(&h, &[transition("c2", 8_000, 4_000, "db", "", "reachable")]);
+        let outages = h.outages(0).unwrap();
+        assert_eq!(outages[1].to, Some(8_000));
+        assert!(outages.iter().all(|o| o.to.is_some()));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn an_erroring_check_that_fails_ends_its_erroring_outage() {
+        let pairs = pair(vec![
+            transition("e", 1_000, 1_000, "web", "pkg", "erroring"),
+            transition("f", 2_000, 2_000, "web", "pkg", "failing"),
+            transition("r", 3_000, 2_000, "web", "pkg", "recovered"),
+        ]);
+        let ends: Vec<(&str, Option<&str>)> = pairs
+            .iter()
+            .map(|(s, e)| (s.event.as_str(), e.as_ref().map(|e| e.event.as_str())))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                ("erroring", Some("failing")),
+                ("failing", Some("recovered"))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_store_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("drydock-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub").join("history.db");
+        drop(History::open(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_old_store_is_migrated_and_a_newer_one_refused() {
+        let (h, path) = store();
+        drop(h);
+        // A store from before versions were recorded: the tables, version 0.
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 0).unwrap();
+        drop(conn);
+        let h = History::open(&path).unwrap();
+        let version: i64 = h
+            .with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(h);
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        match History::open(&path) {
+            Err(HistoryError::Newer { found, known, .. }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+            }
+            other => panic!("expected Newer, got {:?}", other.err()),
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn one_monitor_per_store() {
+        let (h, path) = store();
+        drop(h);
+        let first = WatchLock::take(&path).unwrap();
+        match WatchLock::take(&path) {
+            Err(HistoryError::Locked { holder, .. }) => {
+                assert!(
+                    holder.starts_with(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                )
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(first);
+        assert!(WatchLock::take(&path).is_ok());
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(format!("{}.watch-lock", path.display()));
     }
 
     #[test]

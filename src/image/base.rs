@@ -90,11 +90,17 @@ pub async fn bootstrap_image(
         crate::process::which("debootstrap").ok_or_else(|| ImageError::DebootstrapMissing {
             image: image.to_string(),
         })?;
-    let dir = std::env::temp_dir().join(format!(
-        "drydock-rootfs-{}-{}",
-        std::process::id(),
-        started.elapsed().as_nanos()
-    ));
+    // An owner-only folder with an unpredictable name: nobody else on the machine can put
+    // files (or a link) where the root filesystem is being made.
+    let dir = tempfile::Builder::new()
+        .prefix("drydock-rootfs-")
+        .tempdir()
+        .map_err(|e| ImageError::DebootstrapFailed {
+            image: image.to_string(),
+            status: "no folder for the root filesystem".into(),
+            tail: e.to_string(),
+        })?
+        .keep();
     let guard = RootfsGuard(dir.clone());
     let mut command = Command::new(program);
     if let Some(variant) = &spec.variant {

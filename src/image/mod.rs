@@ -264,6 +264,30 @@ pub struct MachineLock {
     _file: std::fs::File,
 }
 
+/// Where the machine-wide locks live: a folder of this user's, not the world-writable temp
+/// folder (where anyone could make the lock file first, or a link in its place).
+fn lock_dir() -> std::path::PathBuf {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = env("DRYDOCK_CACHE_DIR") {
+        return std::path::PathBuf::from(dir).join("locks");
+    }
+    if let Some(dir) = env("XDG_RUNTIME_DIR") {
+        return std::path::PathBuf::from(dir).join("drydock");
+    }
+    match env("HOME") {
+        Some(home) => std::path::PathBuf::from(home).join(".cache/drydock/locks"),
+        None => std::env::temp_dir().join(format!("drydock-locks-{}", uid())),
+    }
+}
+
+/// This process's user id.
+fn uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}
+
 /// Takes the machine-wide lock called `name`, waiting for it.
 pub async fn machine_lock(name: &str) -> Result<MachineLock, ImageError> {
     let safe: String = name
@@ -276,13 +300,21 @@ pub async fn machine_lock(name: &str) -> Result<MachineLock, ImageError> {
             }
         })
         .collect();
-    let path = std::env::temp_dir().join(format!("drydock-{safe}.lock"));
+    let path = lock_dir().join(format!("{safe}.lock"));
     let shown = path.display().to_string();
     tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if let Some(parent) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)?;
         file.lock()?;
         Ok::<_, std::io::Error>(MachineLock { _file: file })

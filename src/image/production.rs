@@ -204,23 +204,21 @@ pub async fn extract(root: &Path, commit: &str) -> Result<ExtractedTree, ImageEr
     let archive = git(root, &["archive", "--format=tar", &treeish])
         .await
         .map_err(|e| ImageError::Git(format!("reading the tree of {commit}: {e}")))?;
-    let dir = std::env::temp_dir().join(format!(
-        "drydock-tree-{}-{}",
-        std::process::id(),
-        short_commit(commit)
-    ));
+    // Owner-only, with an unpredictable name: the tree may hold vault files and keys.
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("drydock-tree-{}-", short_commit(commit)))
+        .tempdir()
+        .map_err(|e| ImageError::Git(format!("a folder for the tree of {commit}: {e}")))?
+        .keep();
     let tree = ExtractedTree {
         dir: dir.clone(),
         root: dir.clone(),
     };
     let unpack_dir = dir.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&unpack_dir)?;
-        tar::Archive::new(archive.as_slice()).unpack(&unpack_dir)
-    })
-    .await
-    .map_err(|e| ImageError::Git(e.to_string()))?
-    .map_err(|e| ImageError::Git(format!("extracting the tree of {commit}: {e}")))?;
+    tokio::task::spawn_blocking(move || tar::Archive::new(archive.as_slice()).unpack(&unpack_dir))
+        .await
+        .map_err(|e| ImageError::Git(e.to_string()))?
+        .map_err(|e| ImageError::Git(format!("extracting the tree of {commit}: {e}")))?;
     Ok(tree)
 }
 

@@ -261,9 +261,7 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
 
 /// The hosts each scenario stands up; every check's `hosts:` must name one of them or a group.
 async fn hosts(project: &Project, checks: &[Check]) -> Result<Vec<Host>, Error> {
-    let hosts = crate::provision::inventory::hosts(project)
-        .await
-        .map_err(Error::Usage)?;
+    let hosts = crate::provision::inventory::hosts(project).await?;
     if let Some((check, name)) = crate::check::unknown_host(checks, &hosts) {
         let mut known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         known.extend(

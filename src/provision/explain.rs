@@ -154,6 +154,8 @@ pub fn diagnose(failure: &Failure) -> Option<Suspect> {
         .iter()
         .find_map(|(re, make)| re.captures(&text).map(|c| make(&c)))
         .filter(|s| !matches!(s, Suspect::Command(c) if c == "sh" || c.ends_with(".yml")))
+        // A name that a tool would read as an option is no name.
+        .filter(|s| !matches!(s, Suspect::Unit(n) | Suspect::Command(n) if n.starts_with('-')))
 }
 
 /// The one-exec probe of a suspect: prints what the judgement needs.

@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::ProvisionError;
+
 use crate::config::hosts::{host_name_problem, MAX_INVENTORY_HOSTS};
 use crate::config::{Host, Project, ProvisionKind};
 
 /// The hosts of the project's scenarios, in a stable order.
-pub async fn hosts(project: &Project) -> Result<Vec<Host>, String> {
+pub async fn hosts(project: &Project) -> Result<Vec<Host>, ProvisionError> {
     let inventory = match &project.provision.kind {
         ProvisionKind::Ansible(settings) => match &settings.inventory {
             Some(path) => Some(read(&project.root, path).await?),
@@ -17,11 +19,11 @@ pub async fn hosts(project: &Project) -> Result<Vec<Host>, String> {
         },
         ProvisionKind::Shell { .. } => None,
     };
-    select(&project.name, &project.hosts, inventory)
+    select(&project.name, &project.hosts, inventory).map_err(ProvisionError::Inventory)
 }
 
 /// Runs `ansible-inventory --list` on `inventory` (relative to `root`).
-pub async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, String> {
+pub async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, ProvisionError> {
     let output = crate::process::piped("ansible-inventory")
         .current_dir(root)
         .arg("-i")
@@ -33,21 +35,21 @@ pub async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, String> {
         .await
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                "`ansible-inventory` is not installed; it comes with Ansible (Debian/Ubuntu: `apt-get install ansible`)".to_string()
+                ProvisionError::AnsibleMissing
             } else {
-                format!("cannot run ansible-inventory: {e}")
+                ProvisionError::Io(format!("cannot run ansible-inventory: {e}"))
             }
         })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(format!(
+        return Err(ProvisionError::Inventory(format!(
             "`provision.ansible.inventory` {}: ansible-inventory failed: {}",
             inventory.display(),
             stderr.trim()
-        ));
+        )));
     }
     let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("reading ansible-inventory's output: {e}"))?;
+        .map_err(|e| ProvisionError::Io(format!("reading ansible-inventory's output: {e}")))?;
     let hosts = parse(&json);
     if hosts.is_empty() {
         let warning = stderr
@@ -55,10 +57,10 @@ pub async fn read(root: &Path, inventory: &Path) -> Result<Vec<Host>, String> {
             .find(|l| l.contains("WARNING"))
             .map(|l| format!(" ({})", l.trim()))
             .unwrap_or_default();
-        return Err(format!(
+        return Err(ProvisionError::Inventory(format!(
             "`provision.ansible.inventory` {} has no hosts{warning}",
             inventory.display()
-        ));
+        )));
     }
     Ok(hosts)
 }

@@ -286,9 +286,12 @@ impl<'a> Request<'a> {
 /// Why a provisioner could not even start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    /// `ansible-playbook` is not installed.
-    #[error("`ansible-playbook` is not installed; the ansible provisioner needs it on the host (Debian/Ubuntu: `apt-get install ansible`, which brings ansible-core and community.docker; or `pip install ansible`)")]
+    /// Ansible (`ansible-playbook`, `ansible-inventory`) is not installed.
+    #[error("Ansible is not installed (`ansible-playbook`, `ansible-inventory`); the ansible provisioner needs it on the host (Debian/Ubuntu: `apt-get install ansible`, which brings ansible-core and community.docker; or `pip install ansible`)")]
     AnsibleMissing,
+    /// The inventory cannot be read, or does not have the hosts asked for.
+    #[error("{0}")]
+    Inventory(String),
     /// A file could not be read or sent.
     #[error("{0}")]
     Io(String),

@@ -45,7 +45,7 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<InfrastructureError>,
     /// Containers kept with `--keep`: scenario and container id.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<KeptContainer>,
     /// The hosts each scenario stood up (`run` and `promote`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -153,7 +153,7 @@ pub struct ScenarioReport {
     /// Check results.
     pub checks: Vec<CheckResult>,
     /// Paths the second provisioning changed (idempotence only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<PathChange>,
     /// How many times the scenario ran (more than 1 after infrastructure retries).
     #[serde(default = "one", skip_serializing_if = "is_one")]
@@ -330,18 +330,32 @@ impl RunReport {
         }
     }
 
-    /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`.
+    /// Replaces every secret value anywhere in the report (logs, messages, diffs) with `***`,
+    /// and redacts URL credentials. Masking works on the serialized text, so no field escapes
+    /// it, and fails closed: a report that cannot be masked and read back is withheld (its
+    /// verdict stays; its content goes), never written unmasked.
     pub fn mask(&mut self, secrets: &Secrets) {
-        if secrets.is_empty() {
-            return;
+        let masked = serde_json::to_string(&*self)
+            .ok()
+            .map(|text| secrets.mask_serialized(&text))
+            .and_then(|text| serde_json::from_str::<RunReport>(&text).ok());
+        match masked {
+            Some(report) => *self = report,
+            None => self.withhold(),
         }
-        let Ok(mut value) = serde_json::to_value(&*self) else {
-            return;
+    }
+
+    /// The report with its content replaced by a note that it was withheld.
+    fn withhold(&mut self) {
+        let verdict = self.verdict;
+        *self = RunReport {
+            verdict,
+            error: Some(InfrastructureError {
+                part: "drydock".into(),
+                message: "the report could not be masked, so its content is withheld rather than written with a secret in it".into(),
+            }),
+            ..RunReport::new(self.command, &self.project, &self.run_id)
         };
-        secrets.mask_json(&mut value);
-        if let Ok(masked) = serde_json::from_value(value) {
-            *self = masked;
-        }
     }
 }
 
@@ -394,4 +408,39 @@ pub fn detail_blocks(d: &FailureDetail) -> Vec<(&'static str, String)> {
 /// Renders the report as JSON.
 pub fn to_json(report: &RunReport) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_back_as_it_was_written() {
+        let report = RunReport::new(Command::Run, "hello", "r1");
+        let text = to_json(&report);
+        let back: RunReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(to_json(&back), text);
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_masked_is_withheld_not_written() {
+        let mut report = RunReport::new(Command::Run, "hello", "r1");
+        report.verdict = Verdict::Fail;
+        let mut scenario = ScenarioReport::new("fresh");
+        scenario.message = Some("token s3cret in \"quotes\"".into());
+        report.scenarios.push(scenario);
+        let mut masked = report.clone();
+        masked.mask(&Secrets::new(["s3cret".to_string()]));
+        assert_eq!(
+            masked.scenarios[0].message.as_deref(),
+            Some("token *** in \"quotes\"")
+        );
+        // A secret that is part of the JSON's own structure breaks it when masked.
+        let mut broken = report.clone();
+        broken.mask(&Secrets::new(["\":\"".to_string()]));
+        assert!(broken.scenarios.is_empty());
+        assert_eq!(broken.verdict, Verdict::Fail);
+        assert!(!to_json(&broken).contains("s3cret"));
+        assert!(broken.error.unwrap().message.contains("withheld"));
+    }
 }

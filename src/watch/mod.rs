@@ -685,7 +685,10 @@ impl Monitor {
                 continue;
             }
             let judgement = match address {
-                Ok(address) => check::outside::probe(&self.client, check, address).await,
+                Ok(address) => {
+                    check::outside::probe(&self.client, check, address, target.runner.max_output)
+                        .await
+                }
                 Err(e) => {
                     check::judge::Judgement::error(format!("cannot find the target's address: {e}"))
                 }
@@ -751,4 +754,40 @@ pub fn unknown_requirements(checks: &[Check]) -> Option<(&Check, &str)> {
             .iter()
             .find_map(|r| (!checks.iter().any(|o| &o.name == r)).then_some((c, r.as_str())))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_round_the_store_cannot_take_is_still_judged_reported_and_sent() {
+        let path =
+            std::env::temp_dir().join(format!("drydock-watch-broken-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let history = History::open(&path).unwrap();
+        let checks = crate::config::parse_checks(
+            std::path::Path::new("checks.yaml"),
+            "- name: always fails\n  command: \"exit 1\"\n",
+        )
+        .unwrap();
+        let target = Target::parse("local", None, None, check::runner::MAX_OUTPUT).unwrap();
+        let settings = Settings {
+            confirm: 0,
+            ..Settings::default()
+        };
+        let mut monitor =
+            Monitor::new(vec![target], checks, settings, history, Notifier::default()).unwrap();
+        monitor.history().break_writes();
+        let report = monitor.round(&Events::silent()).await;
+        let why = report.store_error.clone().expect("the write failed");
+        assert!(why.contains("readonly"), "{why}");
+        assert!(report.failing(), "the round is still judged");
+        assert_eq!(report.notifications.len(), 1);
+        assert_eq!(report.notifications[0].event, "failing");
+        // The monitor goes on: the next round is judged too (no second notification).
+        let next = monitor.round(&Events::silent()).await;
+        assert!(next.failing() && next.notifications.is_empty());
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -320,7 +320,11 @@ impl Notifier {
         if let Some(secret) = &self.webhook_secret {
             request = request.header("X-Drydock-Signature", signature(secret, body.as_bytes()));
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        // reqwest names the URL in its errors; a webhook URL often carries a token.
+        let response = request
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -341,7 +345,7 @@ impl Notifier {
             .json(alerts)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.without_url().to_string())?;
         if response.status().is_success() {
             Ok(())
         } else {

@@ -3,7 +3,9 @@
 
 use std::process::{Child, Stdio};
 
-use crate::fixture::{drydock_command, free_port, http_get, wait_for_port, Project, Run};
+use crate::fixture::{
+    drydock_command, free_port, http_get, http_get_with, wait_for_port, Project, Run,
+};
 
 const SHELL: &str = "  shell:\n    script: p.sh";
 const CHECKS: &str = "- name: config\n  file: /etc/app.conf\n  contains: [\"/^port=80$/\"]\n";
@@ -12,7 +14,7 @@ const CHECKS: &str = "- name: config\n  file: /etc/app.conf\n  contains: [\"/^po
 fn serve(folder: &std::path::Path, args: &[&str]) -> (Child, u16) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let child = drydock_command()
+    let mut child = drydock_command()
         .current_dir(folder)
         .args(["serve", "--listen", &listen])
         .args(args)
@@ -20,8 +22,20 @@ fn serve(folder: &std::path::Path, args: &[&str]) -> (Child, u16) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start drydock serve");
-    wait_for_port(port);
-    (child, port)
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, port);
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "drydock serve ended: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("drydock serve does not listen on {port}");
 }
 
 /// SIGTERM, then how it ended.
@@ -153,4 +167,87 @@ fn a_port_already_taken_is_a_usage_error_naming_the_flag() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn the_api_needs_its_token_and_answers_only_to_its_own_names() {
+    let project = Project::debian("it-api-token", SHELL, CHECKS).file("p.sh", "true\n");
+    let token_file = project.path().join("api-token");
+    std::fs::write(&token_file, "t0ken-of-the-api\n").unwrap();
+    let token = token_file.display().to_string();
+    let (server, port) = serve(
+        project.path(),
+        &["--token-file", &token, "--allow-host", "drydock.internal"],
+    );
+    let host = format!("Host: 127.0.0.1:{port}");
+    let with = |extra: &str| format!("{host}\r\n{extra}");
+    for path in ["/api/v1/runs", "/api/v1/status", "/metrics", "/"] {
+        let missing = http_get(port, path);
+        assert_eq!(missing.status, 401, "{path}");
+        assert!(missing
+            .head
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"));
+        assert!(missing.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"));
+        let wrong = http_get_with(port, path, &with("Authorization: Bearer t0ken-of-the-apx"));
+        assert_eq!(wrong.status, 401, "{path}");
+        let right = http_get_with(port, path, &with("Authorization: Bearer t0ken-of-the-api"));
+        assert_eq!(right.status, 200, "{path}: {}", right.body);
+    }
+    assert_eq!(http_get(port, "/healthz").status, 200);
+    // DNS rebinding: a name that is not this server's is refused, token or not.
+    let evil = http_get_with(
+        port,
+        "/api/v1/runs",
+        "Host: evil.example\r\nAuthorization: Bearer t0ken-of-the-api",
+    );
+    assert_eq!(evil.status, 421);
+    assert!(evil.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("evil.example"));
+    let allowed = http_get_with(
+        port,
+        "/api/v1/runs",
+        "Host: drydock.internal\r\nAuthorization: Bearer t0ken-of-the-api",
+    );
+    assert_eq!(allowed.status, 200);
+    assert_eq!(stop(server).code, 0);
+
+    // Beyond loopback, no token: refused before listening, unless said so.
+    let open = project.drydock(&["serve", "--listen", "0.0.0.0:0"]);
+    open.expect_code(2);
+    assert!(
+        open.stderr
+            .contains("reaches beyond this machine, and the API has no token"),
+        "{}",
+        open.stderr
+    );
+    std::fs::write(&token_file, "\n").unwrap();
+    let empty = project.drydock(&["serve", "--token-file", &token]);
+    empty.expect_code(2);
+    assert!(
+        empty.stderr.contains("the API token is empty"),
+        "{}",
+        empty.stderr
+    );
+    let port = free_port();
+    let insecure = drydock_command()
+        .current_dir(project.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--insecure-no-token",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    assert_eq!(http_get(port, "/api/v1/runs").status, 200);
+    assert_eq!(stop(insecure).code, 0);
 }

@@ -475,3 +475,37 @@ fn wait_for_infra_counts_down_then_gives_up_with_3() {
     );
     assert!(stderr.contains("s left"), "{stderr}");
 }
+
+#[test]
+fn a_tree_that_does_not_provision_is_exit_1_in_run_and_in_snapshot_alike() {
+    let project = Project::debian("it-exit-fail", "  shell:\n    script: p.sh", APP_CHECK)
+        .file("p.sh", "echo port=80 > /etc/app.conf\n")
+        .commit("production")
+        .file("p.sh", "echo 'config.sh: syntax error' >&2; exit 4\n");
+    project.drydock(&["run"]).expect_code(1);
+    let snapshot = project.drydock(&["snapshot"]);
+    snapshot.expect_code(1);
+    assert!(
+        snapshot
+            .stderr
+            .contains("the working tree does not provision cleanly, so there is no state to snapshot: provisioning failed: p.sh exited with code 4"),
+        "{}",
+        snapshot.stderr
+    );
+    assert!(!project.path().join("drydock.state").exists());
+}
+
+#[test]
+fn config_given_as_a_bare_file_name_is_the_project_in_this_folder() {
+    let project = Project::debian("it-bare-config", "  shell:\n    script: p.sh", APP_CHECK)
+        .file("p.sh", "true\n");
+    // A glob, which is matched under the project's folder.
+    let config = std::fs::read_to_string(project.path().join("drydock.yaml"))
+        .unwrap()
+        .replace("checks: [checks.yaml]", "checks: [\"check*.yaml\"]");
+    let project = project.file("drydock.yaml", &config);
+    let list = project.drydock(&["list", "--config", "drydock.yaml"]);
+    list.expect_code(0);
+    assert!(list.stdout.contains("config"), "{}", list.stdout);
+    assert!(list.stdout.contains("checks.yaml"), "{}", list.stdout);
+}

@@ -434,6 +434,11 @@ impl Response {
 
 /// `GET path` on 127.0.0.1:`port` (HTTP/1.1, one connection, read to its end).
 pub fn http_get(port: u16, path: &str) -> Response {
+    http_get_with(port, path, &format!("Host: 127.0.0.1:{port}"))
+}
+
+/// `GET path` on 127.0.0.1:`port` with the header lines `headers` (the `Host` among them).
+pub fn http_get_with(port: u16, path: &str, headers: &str) -> Response {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
@@ -441,7 +446,8 @@ pub fn http_get(port: u16, path: &str) -> Response {
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\n{}\r\nConnection: close\r\n\r\n",
+        headers.trim_end()
     )
     .unwrap();
     let mut raw = Vec::new();

@@ -30,13 +30,16 @@ const CHECKS: &str = r#"- name: nginx runs
   command: "ls /var/log/nginx"
 "#;
 
-/// A webhook receiver: every request's headers and body, answered 200.
+/// A webhook receiver: every request's headers and body, answered 200 (or as told).
 struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// A receiver's answer to every request.
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 impl Receiver {
     /// A receiver on a port of its own.
@@ -45,6 +48,11 @@ impl Receiver {
     }
 
     fn start(port: u16) -> Receiver {
+        Receiver::answering(port, OK)
+    }
+
+    /// A receiver that answers every request with `answer` (an empty one: never answers).
+    fn answering(port: u16, answer: &'static str) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -77,9 +85,15 @@ impl Receiver {
                     .unwrap()
                     .push((head, String::from_utf8_lossy(&body).into_owned()));
                 let mut stream = reader.into_inner();
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
+                if answer.is_empty() {
+                    // A receiver that hangs: the connection stays open, unanswered.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(60));
+                        drop(stream);
+                    });
+                    continue;
+                }
+                let _ = stream.write_all(answer.as_bytes());
             }
         });
         Receiver {
@@ -829,4 +843,313 @@ fn mail_goes_over_starttls_with_a_login_and_never_in_the_clear() {
     let text = std::fs::read_to_string(mail.path()).unwrap();
     assert!(text.contains("nothing here"), "{text}");
     assert!(!text.contains("right-password"), "{text}");
+}
+
+/// A project watching the local machine with `checks`.
+fn watching_local(name: &str, checks: &str) -> Project {
+    project(name).file("checks.yaml", checks)
+}
+
+#[test]
+fn a_second_watcher_on_one_store_is_refused() {
+    let project = watching_local("it-watch-lock", "- name: true\n  command: \"true\"\n");
+    let mut daemon = crate::fixture::drydock_command();
+    daemon
+        .current_dir(project.path())
+        .args(["watch", "local", "--every", "30s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut daemon = daemon.spawn().expect("start the first monitor");
+    // Its first round recorded: the store exists and is held.
+    let store = project.path().join(".drydock/history.db");
+    for _ in 0..100 {
+        if store.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let second = project.drydock(&["watch", "local", "--once"]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    second.expect_code(2);
+    assert!(
+        second
+            .stderr
+            .contains("is in use by another `drydock watch` (pid "),
+        "{}",
+        second.stderr
+    );
+    // Once the first is gone, the store is free.
+    project
+        .drydock(&["watch", "local", "--once"])
+        .expect_code(0);
+}
+
+#[test]
+fn a_check_that_cannot_be_evaluated_alerts_once_as_erroring() {
+    // A package check on a target without a package database can never be judged.
+    let project = project("it-watch-erroring")
+        .file("checks.yaml", "- name: nginx installed\n  package: nginx\n");
+    let image = crate::fixture::busybox_image(
+        "it-watch-erroring",
+        "drydock/it-watch-erroring:busybox",
+        &[("/etc/hostname", "box\n", 0o644)],
+    );
+    let target = Container::start("it-watch-erroring", &image, &[]);
+    let target = format!("container:{}", target.id);
+    let hook = Receiver::any();
+    let hook_url = format!("http://127.0.0.1:{}/hook", hook.port);
+    let round = || {
+        project.drydock(&[
+            "watch",
+            &target,
+            "--once",
+            "--confirm",
+            "2",
+            "--webhook",
+            &hook_url,
+        ])
+    };
+    // One round that cannot judge it is not yet an alert; the second in a row is.
+    round().expect_code(0);
+    assert!(hook.bodies().is_empty());
+    let second = round();
+    second.expect_code(3);
+    assert!(second.stdout.contains("error"), "{}", second.stdout);
+    let third = round();
+    third.expect_code(3);
+    let bodies = hook.bodies();
+    assert_eq!(events(&bodies, "erroring").len(), 1, "{bodies:#?}");
+    assert_eq!(bodies.len(), 1, "erroring is sent once: {bodies:#?}");
+    assert_eq!(bodies[0]["check"], "nginx installed");
+    let outages = project.drydock(&["outages", "--format", "json"]);
+    outages.expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&outages.stdout).unwrap();
+    assert_eq!(list[0]["kind"], "error");
+    assert_eq!(list[0]["to"], serde_json::Value::Null);
+}
+
+/// The peak resident memory of a process, polled until it ends: (VmHWM in kB, its output).
+fn peak_rss(mut command: std::process::Command) -> (u64, std::process::Output) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start drydock");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = out.read_to_end(&mut text);
+        text
+    });
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stdout = reader.join().unwrap();
+    let mut output = child.wait_with_output().unwrap();
+    output.stdout = stdout;
+    (peak, output)
+}
+
+#[test]
+fn a_target_printing_a_gibibyte_is_cut_and_the_monitor_stays_small() {
+    let project = watching_local(
+        "it-watch-runaway",
+        "- name: runaway\n  command: \"head -c 1073741824 /dev/zero\"\n",
+    );
+    let mut command = crate::fixture::drydock_command();
+    command
+        .current_dir(project.path())
+        .args(["watch", "local", "--once", "--format", "json"]);
+    let (peak_kb, output) = peak_rss(command);
+    let round: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let check = &round["targets"][0]["checks"][0];
+    assert_eq!(check["status"], "error", "{round:#}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the target printed more than 16384 KiB, so its output was cut there"),
+        "{check:#}"
+    );
+    // 16 MiB of output read, never the gibibyte.
+    assert!(peak_kb < 120 * 1024, "peak RSS {peak_kb} kB");
+}
+
+#[test]
+fn a_receiver_that_hangs_does_not_delay_the_next_round() {
+    let project = watching_local(
+        "it-watch-hang",
+        "- name: always fails\n  command: \"exit 1\"\n",
+    );
+    let hang = Receiver::answering(0, "");
+    let mut daemon = crate::fixture::drydock_command();
+    daemon
+        .current_dir(project.path())
+        .args([
+            "watch",
+            "local",
+            "--every",
+            "4s",
+            "--confirm",
+            "0",
+            "--webhook",
+            &format!("http://127.0.0.1:{}/hook", hang.port),
+        ])
+        .env("CI", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let daemon = daemon.spawn().expect("start the monitor");
+    std::thread::sleep(Duration::from_secs(11));
+    std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .expect("kill");
+    let output = daemon.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let rounds: Vec<f64> = stderr
+        .lines()
+        .filter_map(|l| l.split("round in ").nth(1))
+        .filter_map(|rest| rest.split(" s:").next())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    // Three rounds in 11 s, 4 s apart: delivery never ran past half the interval.
+    assert!(rounds.len() >= 2, "{stderr}");
+    assert!(rounds.iter().all(|r| *r < 4.0), "{rounds:?}\n{stderr}");
+    assert!(
+        !hang.got.lock().unwrap().is_empty(),
+        "the receiver was tried"
+    );
+}
+
+#[test]
+fn a_redirect_from_a_receiver_is_not_a_delivery() {
+    let project = watching_local(
+        "it-watch-redirect",
+        "- name: always fails\n  command: \"exit 1\"\n",
+    );
+    let elsewhere = Receiver::any();
+    let location: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{}/stolen\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            elsewhere.port
+        )
+        .into_boxed_str(),
+    );
+    let redirecting = Receiver::answering(0, location);
+    let run = project.drydock_env(
+        &[
+            "watch",
+            "local",
+            "--once",
+            "--confirm",
+            "0",
+            "--webhook",
+            &format!("http://127.0.0.1:{}/hook", redirecting.port),
+        ],
+        &[("DRYDOCK_WEBHOOK_SECRET", "s3cret")],
+    );
+    run.expect_code(1);
+    assert_eq!(redirecting.got.lock().unwrap().len(), 1);
+    assert!(
+        elsewhere.got.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+    assert!(
+        run.stdout.contains("1 notification(s)") || run.stderr.contains("answered 302"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    // Not delivered: it waits in the outbox.
+    let history = project.drydock(&["history", "--format", "json"]);
+    history.expect_code(0);
+    let again = project.drydock(&["watch", "local", "--once", "--confirm", "0"]);
+    assert!(
+        again.stdout.contains("waiting for a receiver"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn secrets_are_never_flags_and_never_empty() {
+    let project = watching_local("it-watch-secrets", "- name: true\n  command: \"true\"\n");
+    let flag = project.drydock(&[
+        "watch",
+        "local",
+        "--once",
+        "--webhook",
+        "http://127.0.0.1:9/hook",
+        "--webhook-secret",
+        "s3cret",
+    ]);
+    flag.expect_code(2);
+    assert!(
+        flag.stderr.contains("--webhook-secret is not accepted: a secret on the command line is visible to every user of this machine (`ps`)"),
+        "{}",
+        flag.stderr
+    );
+    let empty = project.drydock_env(
+        &[
+            "watch",
+            "local",
+            "--once",
+            "--webhook",
+            "http://127.0.0.1:9/hook",
+        ],
+        &[("DRYDOCK_WEBHOOK_SECRET", "")],
+    );
+    empty.expect_code(2);
+    assert!(
+        empty
+            .stderr
+            .contains("the secret in DRYDOCK_WEBHOOK_SECRET is empty"),
+        "{}",
+        empty.stderr
+    );
+    // From the environment, the secret is in no command line: not drydock's, not a child's.
+    let mut daemon = crate::fixture::drydock_command();
+    daemon
+        .current_dir(project.path())
+        .args([
+            "watch",
+            "local",
+            "--every",
+            "30s",
+            "--webhook",
+            "http://127.0.0.1:9/hook",
+        ])
+        .env("DRYDOCK_WEBHOOK_SECRET", "s3cret-in-env")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut daemon = daemon.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains("s3cret"));
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use drydock::docker::{ContainerSpec, Engine, LABEL_PID, LABEL_PROJECT};
+use drydock::docker::{ContainerSpec, Engine};
 use drydock::event::{Events, Scope};
 use drydock::state::diff;
 
@@ -14,14 +14,16 @@ const PROJECT: &str = "drydock-bench";
 /// A labelled container of the benchmark, on the engine's default network; with `systemd`,
 /// booted and running.
 pub async fn start(engine: &Engine, image: &str, systemd: bool) -> Result<String, String> {
+    // Labelled and named as a run's containers are: one the benchmark leaves behind (a crash,
+    // Ctrl-C) is swept like any dead run's.
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.get_or_init(drydock::ids::new_run_id);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let spec = ContainerSpec {
         image: image.to_string(),
-        name: None,
-        labels: [
-            (LABEL_PROJECT.to_string(), PROJECT.to_string()),
-            (LABEL_PID.to_string(), std::process::id().to_string()),
-        ]
-        .into(),
+        name: Some(format!("drydock-{PROJECT}-{run}-bench{n}")),
+        labels: drydock::pipeline::owner::Owner::me().labels(PROJECT, run),
         hostname: None,
         network: None,
         systemd,
