@@ -58,8 +58,11 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write the fresh install's state as a reviewable text file (drydock.state).
     Snapshot(SnapshotArgs),
-    /// List the checks and scenarios a run would execute, without running anything.
-    List(SelectArgs),
+    /// Print the plan: the units (platform × hosts) with their ids, their scenarios and the
+    /// checks each runs or skips, without running anything.
+    List(ListArgs),
+    /// Shard reports: `drydock report merge A.json B.json ...`.
+    Report(ReportCommand),
     /// Remove containers left by drydock runs whose process is gone.
     Clean(CleanArgs),
     /// After a merge: provision the default image with HEAD, check it, and commit it as the
@@ -230,12 +233,41 @@ pub struct InitArgs {
     pub path: Option<PathBuf>,
 }
 
+/// Which units (platform × hosts) a command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnitArgs {
+    /// Only this platform (repeatable).
+    #[arg(long = "platform", value_name = "NAME")]
+    pub platforms: Vec<String>,
+    /// Only this unit, by its id from `drydock list --format json` (repeatable): the units
+    /// `drydock report merge --rerun-flaky` names.
+    #[arg(long = "unit", value_name = "ID")]
+    pub units: Vec<String>,
+    /// Only this shard of the units: hash:K/N (K from 1); a unit's shard depends on its id
+    /// alone.
+    #[arg(long, value_name = "hash:K/N", env = "DRYDOCK_PARTITION")]
+    pub partition: Option<crate::plan::Partition>,
+}
+
+impl From<&UnitArgs> for crate::plan::UnitChoice {
+    fn from(args: &UnitArgs) -> Self {
+        crate::plan::UnitChoice {
+            platforms: args.platforms.clone(),
+            units: args.units.clone(),
+            partition: args.partition,
+        }
+    }
+}
+
 /// `drydock promote`.
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
     /// Which checks.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// Which platforms.
+    #[command(flatten)]
+    pub units: UnitArgs,
     /// Report files.
     #[command(flatten)]
     pub reports: ReportArgs,
@@ -295,6 +327,10 @@ impl From<&SelectArgs> for crate::check::Selection {
 /// Report files, for CI.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ReportArgs {
+    /// Also write the JSON report here (what `--format json` prints), e.g. a shard's report
+    /// for `drydock report merge`.
+    #[arg(long, value_name = "PATH", env = "DRYDOCK_JSON")]
+    pub json: Option<PathBuf>,
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "PATH", env = "DRYDOCK_JUNIT")]
     pub junit: Option<PathBuf>,
@@ -335,6 +371,72 @@ pub struct RunArgs {
     /// .drydock/history.db), for `drydock serve`.
     #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]
     pub history: Option<PathBuf>,
+    /// Which units (platforms, a shard, a rerun).
+    #[command(flatten)]
+    pub units: UnitArgs,
+    /// How many containers provision at once (default: from the cores and memory).
+    #[arg(long, short = 'j', value_name = "N", env = "DRYDOCK_JOBS")]
+    pub jobs: Option<usize>,
+}
+
+/// `drydock list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Which checks.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Which units.
+    #[command(flatten)]
+    pub units: UnitArgs,
+}
+
+/// `drydock report`.
+#[derive(Debug, Args)]
+pub struct ReportCommand {
+    /// What to do with reports.
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+/// What `drydock report` does.
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Merge the JSON reports of shards (and of a rerun) into one verdict, JSON, JUnit and
+    /// markdown; reports of different commits or configurations are refused.
+    Merge(MergeArgs),
+}
+
+/// `drydock report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The JSON reports (`drydock run --format json`), a rerun's last.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// When the failed units are few (at most --rerun-threshold of all units), write their
+    /// ids, one per line, to this file for one more pass (`drydock run --unit ID ...`); merge
+    /// again with the rerun's report last. A unit that failed and then passed in a later
+    /// report is flaky. Nothing is written when more units failed than the threshold.
+    #[arg(long, value_name = "PATH")]
+    pub rerun_flaky: Option<PathBuf>,
+    /// The most units, as a share of all, rerun for flakiness (default 10%).
+    #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = parse_percent)]
+    pub rerun_threshold: f64,
+    /// A unit that passed only on a rerun fails the merged verdict.
+    #[arg(long, env = "DRYDOCK_FAIL_ON_FLAKY")]
+    pub fail_on_flaky: bool,
+    /// Report files.
+    #[command(flatten)]
+    pub reports_out: ReportArgs,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(n) if (0.0..=100.0).contains(&n) => Ok(n / 100.0),
+        _ => Err(format!(
+            "`{text}`: expected a share from 0% to 100%, e.g. 10%"
+        )),
+    }
 }
 
 /// `drydock check`.
@@ -377,6 +479,9 @@ pub struct SnapshotArgs {
     /// Where to write it (default: drydock.state beside drydock.yaml).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Which platforms.
+    #[command(flatten)]
+    pub units: UnitArgs,
 }
 
 /// `drydock clean`.

@@ -24,16 +24,27 @@ pub enum Scope {
     Scenario(String),
     /// The state diff.
     Diff,
+    /// One of the above on a platform (projects with `platforms:`).
+    On(String, Box<Scope>),
 }
 
 impl Scope {
-    /// A short label for plain output.
-    pub fn label(&self) -> &str {
+    /// A short label for plain output (`fresh`, `trixie/fresh`).
+    pub fn label(&self) -> String {
         match self {
-            Scope::Images => "images",
-            Scope::Production => "production",
-            Scope::Scenario(name) => name,
-            Scope::Diff => "diff",
+            Scope::Images => "images".into(),
+            Scope::Production => "production".into(),
+            Scope::Scenario(name) => name.clone(),
+            Scope::Diff => "diff".into(),
+            Scope::On(platform, scope) => format!("{platform}/{}", scope.label()),
+        }
+    }
+
+    /// This scope on `platform`, when there is one.
+    pub fn on(self, platform: Option<&str>) -> Scope {
+        match platform {
+            Some(p) => Scope::On(p.to_string(), Box::new(self)),
+            None => self,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! drydock: test-driven infrastructure in Docker containers.
 //!
-//! Data flows one way: config → images → scenarios (provision, checks) → comparisons → report.
+//! Data flows one way: config → plan → images → scenarios (provision, checks) → comparisons →
+//! report.
 //! The ground floor ([`outcome`], [`event`], [`secret`], [`ids`], [`process`]) is vocabulary
 //! every layer shares; `ARCHITECTURE.md` lists which module may import which, and a test keeps
 //! it so.
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod image;
 pub mod outcome;
 pub mod pipeline;
+pub mod plan;
 pub mod process;
 pub mod provision;
 pub mod report;

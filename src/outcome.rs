@@ -15,6 +15,8 @@ pub enum Verdict {
     Fail,
     /// The infrastructure broke; the change was not judged.
     Error,
+    /// Not run here, on purpose (a check left out on a platform); never a pass.
+    Skipped,
 }
 
 impl Verdict {
@@ -24,6 +26,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
         }
     }
 
@@ -34,6 +37,7 @@ impl Verdict {
         match (self, other) {
             (Fail, _) | (_, Fail) => Fail,
             (Error, _) | (_, Error) => Error,
+            // What was skipped on purpose decides nothing.
             _ => Pass,
         }
     }
@@ -41,6 +45,103 @@ impl Verdict {
     /// Every verdict of `items` combined with [`Verdict::and`]; `Pass` when there is none.
     pub fn all(items: impl IntoIterator<Item = Verdict>) -> Verdict {
         items.into_iter().fold(Verdict::Pass, Verdict::and)
+    }
+}
+
+/// What a scenario is: its place in the run, decided once and matched on, never a string that
+/// renderers compare. Serialized as its name (`fresh`, `upgrade@v2.3.0`, `fresh-reboot`, or a
+/// `drydock check` target's label).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScenarioKind {
+    /// The default image provisioned with the change.
+    Fresh,
+    /// The production image provisioned with the change.
+    Upgrade,
+    /// The production image of an older ref (`production.upgrade_from`) provisioned with the
+    /// change: `upgrade@<ref>`.
+    UpgradeFrom(String),
+    /// The fresh container provisioned a second time.
+    Idempotence,
+    /// A scenario's containers rebooted and checked again: `<name>-reboot`.
+    Reboot(Box<ScenarioKind>),
+    /// `drydock promote`'s provisioning of HEAD.
+    Promote,
+    /// `drydock check`'s target, by its label.
+    Target(String),
+}
+
+impl ScenarioKind {
+    /// Its name in reports.
+    pub fn name(&self) -> String {
+        match self {
+            ScenarioKind::Fresh => "fresh".into(),
+            ScenarioKind::Upgrade => "upgrade".into(),
+            ScenarioKind::UpgradeFrom(git_ref) => format!("upgrade@{git_ref}"),
+            ScenarioKind::Idempotence => "idempotence".into(),
+            ScenarioKind::Reboot(of) => format!("{}-reboot", of.name()),
+            ScenarioKind::Promote => "promote".into(),
+            ScenarioKind::Target(label) => label.clone(),
+        }
+    }
+
+    /// The kind a report names.
+    pub fn parse(name: &str) -> ScenarioKind {
+        match name {
+            "fresh" => ScenarioKind::Fresh,
+            "upgrade" => ScenarioKind::Upgrade,
+            "idempotence" => ScenarioKind::Idempotence,
+            "promote" => ScenarioKind::Promote,
+            other => {
+                if let Some(of) = other.strip_suffix("-reboot") {
+                    ScenarioKind::Reboot(Box::new(ScenarioKind::parse(of)))
+                } else if let Some(git_ref) = other.strip_prefix("upgrade@") {
+                    ScenarioKind::UpgradeFrom(git_ref.to_string())
+                } else {
+                    ScenarioKind::Target(other.to_string())
+                }
+            }
+        }
+    }
+
+    /// Whether it upgrades a production image (from `production.ref` or an older ref).
+    pub fn is_upgrade(&self) -> bool {
+        matches!(self, ScenarioKind::Upgrade | ScenarioKind::UpgradeFrom(_))
+    }
+
+    /// The name a check's `scenarios:` uses for it: `fresh` or `upgrade` (every upgrade
+    /// scenario); a reboot is checked as the scenario it rebooted.
+    pub fn checked_as(&self) -> Option<&'static str> {
+        match self {
+            ScenarioKind::Fresh | ScenarioKind::Promote => Some("fresh"),
+            ScenarioKind::Upgrade | ScenarioKind::UpgradeFrom(_) => Some("upgrade"),
+            ScenarioKind::Reboot(of) => of.checked_as(),
+            ScenarioKind::Idempotence | ScenarioKind::Target(_) => None,
+        }
+    }
+}
+
+impl From<&str> for ScenarioKind {
+    fn from(name: &str) -> Self {
+        ScenarioKind::parse(name)
+    }
+}
+
+impl std::fmt::Display for ScenarioKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for ScenarioKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ScenarioKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(ScenarioKind::parse(&name))
     }
 }
 
@@ -65,6 +166,9 @@ pub struct CheckResult {
     /// The host it ran on (`None` for a standalone target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The platform it ran on (projects with `platforms:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// A path that differs between two states.
@@ -239,6 +343,29 @@ mod tests {
         assert_eq!(only_stdout.said().as_deref(), Some("ALERT: parsing failed"));
         assert_eq!(FailureDetail::default().said(), None);
         assert_eq!(bounded("ééé", 3), "é…");
+    }
+
+    #[test]
+    fn scenario_kinds_read_back_from_their_names() {
+        for kind in [
+            ScenarioKind::Fresh,
+            ScenarioKind::Upgrade,
+            ScenarioKind::UpgradeFrom("v2.3.0".into()),
+            ScenarioKind::Idempotence,
+            ScenarioKind::Reboot(Box::new(ScenarioKind::Upgrade)),
+            ScenarioKind::Promote,
+            ScenarioKind::Target("container:web".into()),
+        ] {
+            assert_eq!(ScenarioKind::parse(&kind.name()), kind);
+        }
+        assert_eq!(
+            ScenarioKind::Reboot(Box::new(ScenarioKind::Fresh)).name(),
+            "fresh-reboot"
+        );
+        assert_eq!(
+            ScenarioKind::UpgradeFrom("v1".into()).checked_as(),
+            Some("upgrade")
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub async fn evaluate_on(
             file: check.file.display().to_string(),
             line: check.line,
             host: None,
+            platform: None,
         })
         .collect();
     for result in &results {

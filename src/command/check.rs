@@ -10,6 +10,7 @@ use crate::config;
 use crate::error::Error;
 use crate::event::{Ending, Events, Scope};
 use crate::outcome::Verdict;
+use crate::pipeline::janitor::Boot;
 use crate::pipeline::session::Session;
 use crate::pipeline::target::Target;
 use crate::report::{Command, RunReport, ScenarioReport};
@@ -31,12 +32,13 @@ pub async fn check(
         return Err(Error::NothingToRun("the selection matches no check".into()));
     }
     let secrets = project.provision.secrets();
-    let session = Session::start(&engine, &project.name, events, secrets, cancel)
-        .boot(&project.default_image);
+    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    // An image target starts as the project's (first) platform's containers do.
+    let boot = Boot::of(&project.platforms[0].image);
     let scope = Scope::Scenario("check".into());
     let results = session
         .guard(async {
-            let container = target.start(&session, "check").await?;
+            let container = target.start(&session, "check", &boot).await?;
             session.events.stage(
                 &scope,
                 format!("{} checks on {}", selected.len(), target.label()),
@@ -57,7 +59,8 @@ pub async fn check(
     let mut report = RunReport::new(Command::Check, &project.name, &session.run_id);
     report.verdict = status;
     report.scenarios.push(ScenarioReport {
-        name: target.label(),
+        name: crate::outcome::ScenarioKind::Target(target.label()),
+        platform: None,
         status,
         provision: None,
         message: match (failed, errors) {

@@ -9,6 +9,7 @@ use crate::config;
 use crate::error::Error;
 use crate::event::{Ending, Events, Scope};
 use crate::pipeline::capture;
+use crate::pipeline::janitor::Boot;
 use crate::pipeline::run::diff_report;
 use crate::pipeline::session::Session;
 use crate::pipeline::target::Target;
@@ -46,18 +47,23 @@ pub async fn diff(
     let engine = connect(cli, events, &cancel).await?;
     let session = Session::start(&engine, &name, events, Secrets::default(), cancel);
     let ignore = capture::rules(&settings).map_err(Error::Usage)?;
+    let boot = project
+        .as_ref()
+        .map(|p| Boot::of(&p.platforms[0].image))
+        .unwrap_or_default();
     let allow =
         diff::allow_set(&settings.allow).map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
     session.events.stage(
         &Scope::Diff,
         format!("reading {} and {}", a.label(), b.label()),
     );
+    let boot = &boot;
     let read = |target: &'static str, which: Target| {
         let session = &session;
         let ignore = ignore.clone();
         let paths = &settings.paths;
         async move {
-            let container = which.start(session, target).await?;
+            let container = which.start(session, target, boot).await?;
             capture::manifest_of(&session.engine, &container, paths, ignore)
                 .await
                 .map_err(|message| Error::Infrastructure {

@@ -11,6 +11,7 @@ mod init;
 mod list;
 mod output;
 mod promote;
+mod report;
 mod run;
 mod serve;
 mod snapshot;
@@ -20,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, Format};
+use crate::cli::{Cli, Command, Format, SelectArgs, UnitArgs};
 use crate::config::{self, Project};
 use crate::docker::Engine;
 use crate::error::{Error, Kind};
 use crate::event::{Event, Events};
 use crate::outcome::Verdict;
+use crate::plan::Plan;
 use crate::report::RunReport;
 
 /// How a command ended; the binary gives each one exit code.
@@ -51,6 +53,8 @@ impl From<Verdict> for Exit {
             Verdict::Pass => Exit::Pass,
             Verdict::Fail => Exit::Fail,
             Verdict::Error => Exit::Infrastructure,
+            // Nothing was judged, nothing failed.
+            Verdict::Skipped => Exit::Pass,
         }
     }
 }
@@ -101,7 +105,8 @@ pub async fn execute(cli: &Cli, events: &Events, cancel: CancellationToken) -> O
         Command::Check(args) => check::check(cli, args, events, cancel).await,
         Command::Diff(args) => diff::diff(cli, args, events, cancel).await,
         Command::Snapshot(args) => snapshot::snapshot(cli, args, events, cancel).await,
-        Command::List(args) => list::list(cli, args),
+        Command::List(args) => list::list(cli, args).await,
+        Command::Report(args) => report::report(cli, args),
         Command::Promote(args) => promote::promote(cli, args, events, cancel).await,
         Command::Hook(args) => hook::hook(cli, args),
         Command::Init(args) => init::init(args).await,
@@ -139,6 +144,29 @@ pub fn load_project(cli: &Cli) -> Result<Project, Error> {
     // The tools drydock starts get a secret only where drydock gives it to them.
     crate::process::hide_from_children(project.secret_variables());
     Ok(project)
+}
+
+/// The plan of the project named by `--config` (or discovered) for the checks and units
+/// asked for: everything checked before the engine is touched.
+pub async fn plan(cli: &Cli, select: &SelectArgs, units: &UnitArgs) -> Result<Plan, Error> {
+    plan_of(load_project(cli)?, select, units).await
+}
+
+/// The plan of `project` for the checks and units asked for; the inventory is read here.
+pub async fn plan_of(
+    project: Project,
+    select: &SelectArgs,
+    units: &UnitArgs,
+) -> Result<Plan, Error> {
+    let checks = config::load_checks(&project)?;
+    let hosts = crate::provision::inventory::hosts(&project).await?;
+    Plan::new(
+        project,
+        checks,
+        crate::check::Selection::from(select),
+        hosts,
+        &units.into(),
+    )
 }
 
 /// Connects to the engine; with `--wait-for-infra`, keeps trying until the time is up.

@@ -117,6 +117,9 @@ fn write(
     let write = |path: &Path, text: &str| {
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
     };
+    if let Some(path) = &files.json {
+        write(path, &report::to_json(report))?;
+    }
     if let Some(path) = &files.junit {
         write(path, &report::junit::render(report))?;
     }

@@ -6,19 +6,19 @@ use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 
 use super::output::reported;
-use super::{connect, load_project, Outcome};
-use crate::check::{self, Selection};
+use super::{connect, Outcome};
+use crate::check;
 use crate::cli::{Cli, PromoteArgs};
-use crate::config::{self, Check, Project};
+use crate::config::{self, Project};
 use crate::docker::LABEL_PROJECT;
 use crate::error::Error;
 use crate::event::Events;
 use crate::event::{Ending, Scope};
 use crate::image::{self, production, Tags};
-use crate::outcome::CheckResult;
-use crate::outcome::Verdict;
+use crate::outcome::{CheckResult, ScenarioKind, Verdict};
 use crate::pipeline::production::{nothing_ran, provision_tree, tagged_hosts};
 use crate::pipeline::session::Session;
+use crate::plan::{Plan, Unit};
 use crate::provision::Status;
 use crate::report::{Command, ImagesReport, RunReport, ScenarioReport};
 
@@ -29,9 +29,8 @@ pub async fn promote(
     events: &Events,
     cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
-    let project = load_project(cli)?;
-    let checks = config::load_checks(&project)?;
-    let engine = connect(cli, events, &cancel).await?;
+    let plan = super::plan(cli, &args.select, &args.units).await?;
+    let project = &plan.project;
     if project.production.image.is_none() && args.push {
         return Err(Error::Usage(format!(
             "--push needs `production.image` in {} (where to push, e.g. registry.example/{}:production)",
@@ -39,57 +38,106 @@ pub async fn promote(
             project.name
         )));
     }
+    let engine = connect(cli, events, &cancel).await?;
     let secrets = project.provision.secrets();
-    let session = Session::start(&engine, &project.name, events, secrets, cancel)
-        .boot(&project.default_image);
-    let mut report = session
-        .guard(body(&session, &project, &checks, args))
-        .await?;
+    let session = Session::start(&engine, &project.name, events, secrets, cancel);
+    let mut report = session.guard(body(&session, &plan, args)).await?;
     report.duration_ms = session.elapsed().as_millis() as u64;
     report.mask(&session.secrets);
     let verdict = report.verdict;
     Ok(reported(report, verdict, &args.reports, None))
 }
 
-async fn body(
+async fn body(session: &Session, plan: &Plan, args: &PromoteArgs) -> Result<RunReport, Error> {
+    let project = &plan.project;
+    crate::provision::preflight(&project.provision.kind)?;
+    let commit = production::head_commit(&project.root).await?;
+    let tree = production::extract(&project.root, &commit).await?;
+    let mut report = RunReport::new(Command::Promote, &project.name, &session.run_id);
+    let mut images = Vec::new();
+    for unit in &plan.units {
+        let (scenario, unit_images) =
+            promote_unit(session, plan, unit, &commit, &tree.root, args).await?;
+        report.scenarios.push(scenario);
+        images.push(unit_images);
+    }
+    report.verdict = Verdict::all(report.scenarios.iter().map(|s| s.status));
+    report.images = match images.as_slice() {
+        [one] => one.clone(),
+        _ => ImagesReport {
+            default: images
+                .iter()
+                .map(|i| i.default.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            default_built: images.iter().any(|i| i.default_built),
+            production: images
+                .iter()
+                .map(|i| i.production.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            production_source: images
+                .first()
+                .map(|i| i.production_source.clone())
+                .unwrap_or_default(),
+            production_built: images.iter().all(|i| i.production_built),
+        },
+    };
+    crate::pipeline::run::describe(&mut report, plan);
+    Ok(report)
+}
+
+/// One platform: its default image provisioned with HEAD's tree, checked, and committed as its
+/// production image.
+async fn promote_unit(
     session: &Session,
-    project: &Project,
-    checks: &[Check],
+    plan: &Plan,
+    unit: &Unit,
+    commit: &str,
+    root: &std::path::Path,
     args: &PromoteArgs,
-) -> Result<RunReport, Error> {
+) -> Result<(ScenarioReport, ImagesReport), Error> {
+    let project = &plan.project;
+    let hosts = &plan.hosts;
     let engine = &session.engine;
     let events = &session.events;
-    crate::provision::preflight(&project.provision.kind)?;
-    let hosts = crate::provision::inventory::hosts(project).await?;
-    let commit = production::head_commit(&project.root).await?;
-    let short = image::short_commit(&commit).to_string();
-    let default = image::ensure_default(engine, project, events).await?;
-    let tree = production::extract(&project.root, &commit).await?;
-    let scope = Scope::Scenario("promote".into());
+    let platform = unit.platform.name.as_deref();
+    let short = image::short_commit(commit).to_string();
+    let default = image::ensure_default(engine, project, &unit.platform, events).await?;
+    let kind = ScenarioKind::Promote;
+    let scope = Scope::Scenario(kind.name()).on(platform);
     let started = std::time::Instant::now();
     events.stage(&scope, format!("provisioning HEAD @ {short}"));
+    let role = match platform {
+        Some(p) => format!("{p}-promote"),
+        None => "promote".to_string(),
+    };
     let provisioned = provision_tree(
         session,
         project,
-        &hosts,
+        &unit.platform,
+        hosts,
         &default.tag,
-        &tree.root,
+        root,
+        &role,
         &scope,
         project.provision.timeout,
+        None,
     )
     .await?;
     let outcome = &provisioned.outcome;
-    if let Some(message) = nothing_ran(outcome, &hosts, &format!("HEAD @ {short}")) {
+    if let Some(message) = nothing_ran(outcome, hosts, &format!("HEAD @ {short}")) {
         return Err(Error::Usage(message));
     }
-    let tagged = tagged_hosts(&hosts);
+    let tagged = tagged_hosts(hosts);
     let each: Vec<Option<&str>> = if tagged.is_empty() {
         vec![None]
     } else {
         tagged.iter().map(|h| Some(h.as_str())).collect()
     };
-    let mut scenario = ScenarioReport::new("promote");
-    let tags = Tags::new(&project.name);
+    let mut scenario = ScenarioReport::new(kind.clone());
+    scenario.platform = platform.map(String::from);
+    let tags = Tags::new(&project.name, platform);
     let mut images = ImagesReport {
         default: default.tag.clone(),
         default_built: default.built,
@@ -101,34 +149,26 @@ async fn body(
         production_source: format!("promoted from HEAD @ {short}"),
         production_built: false,
     };
-    let message = || {
-        outcome
-            .failure
-            .as_ref()
-            .map(|f| f.message.clone())
-            .unwrap_or_default()
-    };
     match outcome.status {
         Status::Ok => {}
         Status::Failed => {
             scenario.status = Verdict::Fail;
             scenario.message = Some(format!(
                 "HEAD does not provision cleanly, nothing promoted: {}",
-                message()
+                outcome.failure_sentence()
             ));
         }
         Status::Infrastructure => {
             scenario.status = Verdict::Error;
             scenario.message = Some(format!(
                 "infrastructure error while provisioning, nothing promoted: {}",
-                message()
+                outcome.failure_sentence()
             ));
         }
     }
     if scenario.status == Verdict::Pass {
-        let selection = Selection::from(&args.select);
         for machine in &provisioned.machines {
-            let selected = check::for_host(checks, &selection, "fresh", &machine.host);
+            let (selected, _) = plan.checks_for(unit, &kind, &machine.host);
             events.stage(&scope, format!("checks ({})", selected.len()));
             let results =
                 check::evaluate(engine, &machine.container, &selected, &scope, events).await;
@@ -136,6 +176,7 @@ async fn body(
                 .checks
                 .extend(results.into_iter().map(|r| CheckResult {
                     host: Some(machine.host.name.clone()),
+                    platform: platform.map(String::from),
                     ..r
                 }));
         }
@@ -155,9 +196,9 @@ async fn body(
         events.stage(&scope, "committing the production image");
         let keyed: Vec<String> = each
             .iter()
-            .map(|h| tags.production_commit_of(&commit, *h))
+            .map(|h| tags.production_commit_of(commit, *h))
             .collect();
-        let labels = promoted_labels(project, &default, &commit).await;
+        let labels = promoted_labels(project, &default, commit).await;
         let ids = provisioned.commit(session, &keyed, labels).await?;
         let mut committed = Vec::new();
         for ((id, host), keyed) in ids.iter().zip(&each).zip(&keyed) {
@@ -165,10 +206,7 @@ async fn body(
             engine.tag(id, &promoted).await?;
             committed.push(format!("{promoted} and {keyed}"));
             if let Some(remote) = &project.production.image {
-                let remote = match host {
-                    Some(h) => format!("{remote}-{h}"),
-                    None => remote.clone(),
-                };
+                let remote = production::remote_reference(remote, platform, *host);
                 engine.tag(id, &remote).await?;
                 if args.push {
                     events.stage(&scope, format!("pushing {remote}"));
@@ -181,22 +219,12 @@ async fn body(
         }
         images.production_built = true;
         scenario.message = Some(format!("{} committed", committed.join(", ")));
+    } else {
+        provisioned.discard(session).await;
     }
     scenario.duration_ms = started.elapsed().as_millis() as u64;
     events.finished(&scope, Ending::Judged(scenario.status), started.elapsed());
-    Ok(RunReport {
-        verdict: scenario.status,
-        images,
-        scenarios: vec![scenario],
-        hosts: hosts
-            .iter()
-            .map(|h| crate::report::HostReport {
-                name: h.name.clone(),
-                groups: h.groups.clone(),
-            })
-            .collect(),
-        ..RunReport::new(Command::Promote, &project.name, &session.run_id)
-    })
+    Ok((scenario, images))
 }
 
 /// The production labels plus the OCI revision, creation time and source.

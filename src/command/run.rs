@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use super::output::{playbook_of, reported};
 use super::watch::history_path;
 use super::{connect, load_project, Outcome};
-use crate::check::Selection;
 use crate::cli::{Cli, RunArgs};
 use crate::config;
 use crate::error::Error;
@@ -17,7 +16,8 @@ use crate::event::{Events, Scope};
 use crate::history::{self, History, RunRow};
 use crate::outcome::Verdict;
 use crate::pipeline::run::RunOptions;
-use crate::report::{self, RunReport};
+use crate::plan::Plan;
+use crate::report::{self, RunReport, Source};
 use crate::state::snapshot;
 
 /// `drydock run`.
@@ -29,7 +29,11 @@ pub async fn run(
 ) -> Result<Outcome, Error> {
     let mut project = load_project(cli)?;
     if args.reboot {
-        if project.default_image.init != config::Init::Systemd {
+        if project
+            .platforms
+            .iter()
+            .any(|p| p.image.init != config::Init::Systemd)
+        {
             return Err(Error::Usage(format!(
                 "--reboot: {}",
                 config::REBOOT_NEEDS_SYSTEMD
@@ -37,13 +41,13 @@ pub async fn run(
         }
         project.reboot = true;
     }
-    let checks = config::load_checks(&project)?;
-    let selection = Selection::from(&args.select);
-    if !checks.iter().any(|c| selection.selects(c)) {
+    let plan = super::plan_of(project, &args.select, &args.units).await?;
+    if !plan.checks.iter().any(|c| plan.selection.selects(c)) {
         return Err(Error::NothingToRun(
             "the selection (--tag/--skip-tag/--filter) matches no check".into(),
         ));
     }
+    let project = &plan.project;
     let snapshot_file = project.root.join(snapshot::FILE_NAME);
     let snapshot = snapshot_file
         .is_file()
@@ -55,23 +59,65 @@ pub async fn run(
             project.root.display()
         )));
     }
-    let engine = connect(cli, events, &cancel).await?;
-    let playbook = playbook_of(&project);
-    let history = history_path(&project, args.history.as_ref());
+    let source = source_of(&plan).await;
+    let playbook = playbook_of(project);
+    let history = history_path(project, args.history.as_ref());
     let retention = project.watch.retention.unwrap_or(history::RETENTION);
+    // A shard the partition gave no unit: nothing to start, a report that says so.
+    if plan.units.is_empty() {
+        let mut report = RunReport::new(report::Command::Run, &project.name, "");
+        report.source = Some(source);
+        let verdict = report.verdict;
+        return Ok(reported(report, verdict, &args.reports, playbook));
+    }
+    let engine = connect(cli, events, &cancel).await?;
     let options = RunOptions {
-        project,
-        checks,
-        selection,
+        plan,
         keep: args.keep,
         retries: args.retries,
         snapshot,
         provision_timeout: args.provision_timeout,
+        jobs: args.jobs.unwrap_or_else(crate::pipeline::run::default_jobs),
+        source: Some(source),
     };
     let report = crate::pipeline::run::run(&engine, options, events, cancel).await?;
     record(&history, retention, &report, events);
     let verdict = verdict(&report, args.fail_on_flaky);
     Ok(reported(report, verdict, &args.reports, playbook))
+}
+
+/// What the run tests: HEAD's commit and whether the tree differs from it, and a digest of
+/// drydock.yaml and every check file, so that shards of different trees are never merged.
+async fn source_of(plan: &Plan) -> Source {
+    let project = &plan.project;
+    let commit = crate::process::git(&project.root, &["rev-parse", "HEAD"])
+        .await
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out).trim().to_string())
+        .filter(|c| !c.is_empty());
+    let dirty = crate::process::git(
+        &project.root,
+        &["status", "--porcelain", "--untracked-files=no"],
+    )
+    .await
+    .map(|out| !out.is_empty())
+    .unwrap_or(false);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::fs::read(&project.config_file).unwrap_or_default());
+    let mut files: Vec<&std::path::PathBuf> = plan.checks.iter().map(|c| &c.file).collect();
+    files.sort();
+    files.dedup();
+    for file in files {
+        hasher.update(file.display().to_string().as_bytes());
+        hasher.update(&std::fs::read(project.root.join(file)).unwrap_or_default());
+    }
+    Source {
+        commit,
+        dirty,
+        config_digest: hasher.finalize().to_hex()[..16].to_string(),
+        partition: plan.partition.map(|p| p.to_string()),
+        all_units: plan.all_units.clone(),
+    }
 }
 
 /// Records the run in the history store, for `drydock serve`, keeping `retention` of runs.
@@ -121,7 +167,7 @@ mod tests {
     use crate::report::{Command, ScenarioReport};
 
     fn report_with(flaky: bool) -> RunReport {
-        let mut scenario = ScenarioReport::new("fresh");
+        let mut scenario = ScenarioReport::new(crate::outcome::ScenarioKind::Fresh);
         scenario.checks.push(CheckResult {
             name: "page".into(),
             kind: "http".into(),
@@ -131,6 +177,7 @@ mod tests {
             file: "tests/web.yaml".into(),
             line: 1,
             host: None,
+            platform: None,
         });
         let mut report = RunReport::new(Command::Run, "hello", "r1");
         report.scenarios.push(scenario);

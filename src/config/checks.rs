@@ -22,6 +22,10 @@ pub struct Check {
     pub scenarios: Option<Vec<String>>,
     /// `hosts`: the hosts or groups it runs on (every host when `None`).
     pub hosts: Option<Vec<String>>,
+    /// `platforms`: the platforms it runs on (every platform when `None`).
+    pub platforms: Option<Vec<String>>,
+    /// `skip_platforms`: platforms it does not run on.
+    pub skip_platforms: Vec<String>,
     /// `tags`.
     pub tags: Vec<String>,
     /// `retries`: extra attempts before a failure counts.
@@ -45,6 +49,8 @@ const COMMON: &[&str] = &[
     "timeout",
     "requires",
     "from",
+    "platforms",
+    "skip_platforms",
 ];
 
 /// The scenario names a check may be limited to.
@@ -228,6 +234,14 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         None => Some(None),
         Some(n) => diags.text_list(n, "hosts").map(Some),
     };
+    let platforms = match get(entries, "platforms") {
+        None => Some(None),
+        Some(n) => diags.text_list(n, "platforms").map(Some),
+    };
+    let skip_platforms = match get(entries, "skip_platforms") {
+        None => Some(Vec::new()),
+        Some(n) => diags.text_list(n, "skip_platforms"),
+    };
     let tags = match get(entries, "tags") {
         None => Some(Vec::new()),
         Some(n) => diags.text_list(n, "tags"),
@@ -278,6 +292,8 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         line: item.pos.line,
         scenarios: scenarios?,
         hosts: hosts?,
+        platforms: platforms?,
+        skip_platforms: skip_platforms?,
         tags: tags?,
         retries: retries?,
         timeout: timeout?,

@@ -115,33 +115,120 @@ pub struct Debootstrap {
     pub mirror: Option<String>,
 }
 
+/// One platform the project supports: an OS release with its own default image (and so its
+/// own production image). A project without `platforms:` has one, unnamed, from
+/// `images.default`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Platform {
+    /// Its name under `platforms:` (`None`: the one platform of a project without them).
+    pub name: Option<String>,
+    /// Its default image.
+    pub image: DefaultImage,
+}
+
+impl Platform {
+    /// Its name, or `default` for the one platform of a project without `platforms:`.
+    pub fn id(&self) -> &str {
+        self.name.as_deref().unwrap_or("default")
+    }
+}
+
 pub(super) fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<DefaultImage> {
     let entries = diags.map(node, "images")?;
     diags.known_keys(entries, "images", &["default"]);
     let default = required(diags, node, entries, "images", "default")?;
-    let entries = diags.map(default, "images.default")?;
-    diags.known_keys(
-        entries,
+    image(
+        diags,
+        default,
         "images.default",
-        &["dockerfile", "base", "init", "cap_add"],
-    );
-    let dockerfile = match get(entries, "dockerfile") {
-        Some(n) => diags.non_empty_text(n, "images.default.dockerfile")?,
-        None => "images/default/Dockerfile".to_string(),
+        Some("images/default/Dockerfile"),
+    )
+}
+
+/// `platforms:`: each name with its Dockerfile, base, init and capabilities, in order.
+pub(super) fn platforms(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Vec<Platform>> {
+    let entries = diags.map(node, "platforms")?;
+    if entries.is_empty() {
+        diags.error(
+            node.pos,
+            "platforms",
+            "expected at least one platform, such as `bookworm: { dockerfile: images/bookworm/Dockerfile }`",
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for entry in entries {
+        let key = join("platforms", &entry.key);
+        if !valid_platform_name(&entry.key) {
+            diags.error(
+                entry.key_pos,
+                &key,
+                format!("`{}` cannot be a platform name (it goes into image tags); expected lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit", entry.key),
+            );
+            ok = false;
+            continue;
+        }
+        match image(diags, &entry.value, &key, None) {
+            Some(image) => out.push(Platform {
+                name: Some(entry.key.clone()),
+                image,
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn valid_platform_name(name: &str) -> bool {
+    name.len() <= 32
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// An image's settings under `key` (`images.default` or `platforms.NAME`); `dockerfile` is the
+/// Dockerfile when the key is left out (`None`: it is required).
+fn image(
+    diags: &mut Diagnostics<'_>,
+    node: &Node,
+    key: &str,
+    dockerfile: Option<&str>,
+) -> Option<DefaultImage> {
+    let entries = diags.map(node, key)?;
+    diags.known_keys(entries, key, &["dockerfile", "base", "init", "cap_add"]);
+    let dockerfile = match (get(entries, "dockerfile"), dockerfile) {
+        (Some(n), _) => diags.non_empty_text(n, &join(key, "dockerfile"))?,
+        (None, Some(default)) => default.to_string(),
+        (None, None) => {
+            diags.error(
+                node.pos,
+                &join(key, "dockerfile"),
+                format!(
+                    "missing key `dockerfile` in `{key}`: each platform names its own Dockerfile"
+                ),
+            );
+            return None;
+        }
     };
     let base = match get(entries, "base") {
-        Some(n) => Some(base(diags, n)?),
+        Some(n) => Some(base(diags, n, &join(key, "base"))?),
         None => None,
     };
+    let init_key = join(key, "init");
     let init = match get(entries, "init") {
         None => Init::None,
-        Some(n) => match diags.text(n, "images.default.init")?.as_str() {
+        Some(n) => match diags.text(n, &init_key)?.as_str() {
             "systemd" => Init::Systemd,
             "none" => Init::None,
             other => {
                 diags.error(
                     n.pos,
-                    "images.default.init",
+                    &init_key,
                     format!("unknown init `{other}`; expected systemd or none"),
                 );
                 return None;
@@ -150,7 +237,7 @@ pub(super) fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Default
     };
     let cap_add = match get(entries, "cap_add") {
         None => None,
-        Some(n) => Some(capabilities(diags, n)?),
+        Some(n) => Some(capabilities(diags, n, &join(key, "cap_add"))?),
     };
     Some(DefaultImage {
         dockerfile: PathBuf::from(dockerfile),
@@ -162,12 +249,11 @@ pub(super) fn images(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Default
 
 /// `cap_add`: capability names, with or without `CAP_`, in any case; `ALL` is refused (that
 /// is `--privileged` in all but name).
-fn capabilities(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Vec<String>> {
-    const KEY: &str = "images.default.cap_add";
+fn capabilities(diags: &mut Diagnostics<'_>, node: &Node, key: &str) -> Option<Vec<String>> {
     let Some(items) = node.as_seq() else {
         diags.error(
             node.pos,
-            KEY,
+            key,
             format!(
                 "expected a list of capabilities such as [SYS_ADMIN] (or [] to grant none), found {}",
                 node.type_name()
@@ -178,7 +264,7 @@ fn capabilities(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Vec<String>>
     let mut out = Vec::new();
     let mut ok = true;
     for item in items {
-        let Some(text) = diags.text(item, KEY) else {
+        let Some(text) = diags.text(item, key) else {
             ok = false;
             continue;
         };
@@ -194,27 +280,26 @@ fn capabilities(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Vec<String>>
             } else {
                 format!("unknown capability `{text}`; expected a Linux capability such as SYS_ADMIN, NET_ADMIN or SYS_TIME")
             };
-            diags.error(item.pos, KEY, why);
+            diags.error(item.pos, key, why);
             ok = false;
         }
     }
     ok.then_some(out)
 }
 
-fn base(diags: &mut Diagnostics<'_>, node: &Node) -> Option<BaseImage> {
-    const KEY: &str = "images.default.base";
-    let entries = diags.map(node, KEY)?;
-    diags.known_keys(entries, KEY, &["image", "bootstrap"]);
-    let image = required(diags, node, entries, KEY, "image")
-        .and_then(|n| diags.non_empty_text(n, "images.default.base.image"));
+fn base(diags: &mut Diagnostics<'_>, node: &Node, key: &str) -> Option<BaseImage> {
+    let entries = diags.map(node, key)?;
+    diags.known_keys(entries, key, &["image", "bootstrap"]);
+    let image = required(diags, node, entries, key, "image")
+        .and_then(|n| diags.non_empty_text(n, &join(key, "image")));
     let debootstrap = match get(entries, "bootstrap") {
         None => Some(None),
         Some(b) => {
-            let key = "images.default.base.bootstrap";
-            diags.map(b, key).and_then(|bs| {
-                diags.known_keys(bs, key, &["debootstrap"]);
-                let d = required(diags, b, bs, key, "debootstrap")?;
-                debootstrap(diags, d).map(Some)
+            let key = join(key, "bootstrap");
+            diags.map(b, &key).and_then(|bs| {
+                diags.known_keys(bs, &key, &["debootstrap"]);
+                let d = required(diags, b, bs, &key, "debootstrap")?;
+                debootstrap(diags, d, &join(&key, "debootstrap")).map(Some)
             })
         }
     };
@@ -224,20 +309,19 @@ fn base(diags: &mut Diagnostics<'_>, node: &Node) -> Option<BaseImage> {
     })
 }
 
-fn debootstrap(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Debootstrap> {
-    const KEY: &str = "images.default.base.bootstrap.debootstrap";
-    let entries = diags.map(node, KEY)?;
-    diags.known_keys(entries, KEY, &["suite", "variant", "include", "mirror"]);
-    let suite = required(diags, node, entries, KEY, "suite")
-        .and_then(|n| diags.non_empty_text(n, &join(KEY, "suite")));
+fn debootstrap(diags: &mut Diagnostics<'_>, node: &Node, key: &str) -> Option<Debootstrap> {
+    let entries = diags.map(node, key)?;
+    diags.known_keys(entries, key, &["suite", "variant", "include", "mirror"]);
+    let suite = required(diags, node, entries, key, "suite")
+        .and_then(|n| diags.non_empty_text(n, &join(key, "suite")));
     let variant = optional(entries, "variant", |n| {
-        diags.non_empty_text(n, &join(KEY, "variant"))
+        diags.non_empty_text(n, &join(key, "variant"))
     });
     let include = optional(entries, "include", |n| {
-        diags.text_list(n, &join(KEY, "include"))
+        diags.text_list(n, &join(key, "include"))
     });
     let mirror = optional(entries, "mirror", |n| {
-        diags.non_empty_text(n, &join(KEY, "mirror"))
+        diags.non_empty_text(n, &join(key, "mirror"))
     });
     Some(Debootstrap {
         suite: suite?,

@@ -20,8 +20,8 @@ pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
 pub use hosts::{AnsibleSettings, Host, VaultPassword};
 pub use project::{
-    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Production,
-    Project, ProvisionKind, REBOOT_NEEDS_SYSTEMD,
+    BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Platform,
+    Production, Project, ProvisionKind, REBOOT_NEEDS_SYSTEMD,
 };
 
 /// The name of the project file.
@@ -379,7 +379,7 @@ diff:
         let bad = "name: Hello World\nimages: {}\nprovision:\n  shell: { script: nope.sh }\nchecks: []\ndiff: { paths: [etc] }\nextra: 1\n";
         let errors = project_errors(bad);
         let expected = [
-            "7:extra unknown key `extra` at the top level; expected one of: name, images, provision, production, checks, diff",
+            "7:extra unknown key `extra` at the top level; expected one of: name, images, platforms, provision, production, checks, diff",
             "1:name `Hello World` cannot be used in image tags",
             "2:images.default missing key `default` in `images`",
             "5:checks expected at least one check file or glob",

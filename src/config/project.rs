@@ -7,8 +7,8 @@ use super::diag::{join, Diagnostics};
 use super::diff::diff;
 pub use super::diff::DiffSettings;
 use super::hosts::{AnsibleSettings, Host, VaultPassword};
-use super::images::images;
-pub use super::images::{BaseImage, Debootstrap, DefaultImage, Init};
+use super::images::{images, platforms};
+pub use super::images::{BaseImage, Debootstrap, DefaultImage, Init, Platform};
 use super::yaml::{Entry, Node, Value};
 
 /// A validated `drydock.yaml`.
@@ -20,8 +20,9 @@ pub struct Project {
     pub config_file: PathBuf,
     /// `name`: used in image tags and labels.
     pub name: String,
-    /// `images.default`.
-    pub default_image: DefaultImage,
+    /// The platforms: `platforms:` in order, or the one unnamed platform of `images.default`.
+    /// Never empty.
+    pub platforms: Vec<Platform>,
     /// `provision`.
     pub provision: Provision,
     /// `production`.
@@ -155,6 +156,7 @@ pub const DEFAULT_PROVISION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const TOP_KEYS: &[&str] = &[
     "name",
     "images",
+    "platforms",
     "provision",
     "production",
     "checks",
@@ -195,7 +197,20 @@ pub fn validate(
         }
         Some(name)
     });
-    let default_image = required(diags, doc, top, "", "images").and_then(|n| images(diags, n));
+    let platforms = match (get(top, "images"), get(top, "platforms")) {
+        (Some(_), Some(p)) => {
+            diags.error(
+                p.pos,
+                "platforms",
+                "`images.default` and `platforms` are both given; with `platforms:` each platform names its own Dockerfile and base: keep `platforms:` and remove `images:` (or remove `platforms:` to test one platform)",
+            );
+            None
+        }
+        (None, Some(p)) => platforms(diags, p),
+        _ => required(diags, doc, top, "", "images")
+            .and_then(|n| images(diags, n))
+            .map(|image| vec![Platform { name: None, image }]),
+    };
     let mut provision =
         required(diags, doc, top, "", "provision").and_then(|n| provision(diags, n, env));
     let production = match get(top, "production") {
@@ -237,9 +252,9 @@ pub fn validate(
         Some(n) => {
             let on = diags.boolean(n, "reboot");
             if on == Some(true)
-                && default_image
+                && platforms
                     .as_ref()
-                    .is_some_and(|d| d.init != super::Init::Systemd)
+                    .is_some_and(|p| p.iter().any(|p| p.image.init != super::Init::Systemd))
             {
                 diags.error(n.pos, "reboot", REBOOT_NEEDS_SYSTEMD);
             }
@@ -253,9 +268,18 @@ pub fn validate(
         None => Some(super::watch::WatchSettings::default()),
     };
 
-    if let Some(dockerfile) = default_image.as_ref().map(|d| &d.dockerfile) {
-        let at = get(top, "images").map(|n| n.pos).unwrap_or_default();
-        check_file(diags, root, dockerfile, at, "images.default.dockerfile");
+    for platform in platforms.iter().flatten() {
+        let (at, key) = match &platform.name {
+            Some(name) => (
+                get(top, "platforms").map(|n| n.pos).unwrap_or_default(),
+                format!("platforms.{name}.dockerfile"),
+            ),
+            None => (
+                get(top, "images").map(|n| n.pos).unwrap_or_default(),
+                "images.default.dockerfile".to_string(),
+            ),
+        };
+        check_file(diags, root, &platform.image.dockerfile, at, &key);
     }
     if let Some(p) = &provision {
         let (path, key) = match &p.kind {
@@ -313,7 +337,7 @@ pub fn validate(
         root: root.to_path_buf(),
         config_file: diags.file().to_path_buf(),
         name: name?,
-        default_image: default_image?,
+        platforms: platforms?,
         provision: provision?,
         production: production?,
         checks: checks?,

@@ -77,18 +77,28 @@ impl Engine {
     where
         S: Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
     {
-        let (repo, tag) = split_reference(reference);
+        // The whole reference as `repo`: Podman's compatible API ignores `tag` on imports.
         let options = CreateImageOptions {
             from_src: Some("-".into()),
-            repo: Some(repo.to_string()),
-            tag: Some(tag.to_string()),
+            repo: Some(reference.to_string()),
             changes: vec!["CMD [\"/bin/bash\"]".into()],
             ..Default::default()
         };
         let body = bollard::body_try_stream(tar);
         let mut stream = self.docker.create_image(Some(options), Some(body), None);
+        // The last status line names the new image.
+        let mut created = None;
         while let Some(item) = stream.next().await {
-            item.map_err(|e| EngineError::op(format!("importing {reference}"), e))?;
+            let info = item.map_err(|e| EngineError::op(format!("importing {reference}"), e))?;
+            if let Some(status) = info.status.filter(|s| s.starts_with("sha256:")) {
+                created = Some(status.trim().to_string());
+            }
+        }
+        if let Some(id) = self.image_id(reference).await? {
+            return Ok(id);
+        }
+        if let Some(created) = created {
+            self.tag(&created, reference).await?;
         }
         self.image_id(reference)
             .await?

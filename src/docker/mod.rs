@@ -10,6 +10,7 @@ mod exec;
 mod image;
 mod network;
 mod shell;
+mod tunnel;
 
 pub use network::NetworkInfo;
 
@@ -49,7 +50,10 @@ pub const RUN_LABELS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The engine does not answer.
-    #[error("the Docker engine at {host} does not answer ({reason}); start it (e.g. `sudo systemctl start docker` or `sudo dockerd &`) or point DOCKER_HOST at a running engine")]
+    #[error(
+        "the Docker engine at {host} does not answer ({reason}); {}",
+        reach_hint(host, reason)
+    )]
     Unreachable {
         /// Where drydock looked.
         host: String,
@@ -125,11 +129,24 @@ fn is_connection_error(e: &bollard::errors::Error) -> bool {
     }
 }
 
+/// What to do when the engine at `host` does not answer for `reason`.
+fn reach_hint(host: &str, reason: &str) -> &'static str {
+    if reason.contains("HTTP request to an HTTPS server") {
+        "the engine expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the folder holding ca.pem, cert.pem and key.pem"
+    } else if host.starts_with("ssh://") {
+        "check that `ssh` reaches the host without a prompt (keys, known_hosts; DRYDOCK_SSH_CONFIG names another ssh client configuration) and that its user may use /var/run/docker.sock"
+    } else if host.starts_with("tcp://") {
+        "check the address, that the engine listens there and, with TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH"
+    } else {
+        "start it (e.g. `sudo systemctl start docker` or `sudo dockerd &`) or point DOCKER_HOST at a running engine"
+    }
+}
+
 fn short(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
-        other => other.to_string(),
+        other => other.to_string().trim().to_string(),
     }
 }
 
@@ -238,16 +255,36 @@ pub struct Inventory {
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// For `DOCKER_HOST=ssh://…`: the ssh process forwarding the remote engine's socket to a
+    /// local one, alive as long as any clone of the engine is.
+    tunnel: Option<std::sync::Arc<tunnel::Tunnel>>,
 }
 
 impl Engine {
-    /// Connects through `DOCKER_HOST` or the default socket and agrees on an API version.
+    /// Connects through `DOCKER_HOST` (`unix://`, `tcp://` — with TLS when
+    /// `DOCKER_TLS_VERIFY` is set, certificates from `DOCKER_CERT_PATH` —, or `ssh://`) or the
+    /// default socket, and agrees on an API version.
     pub async fn connect() -> Result<Engine, EngineError> {
         let unreachable = |reason: String| EngineError::Unreachable {
             host: docker_host(),
-            reason,
+            reason: reason.trim().to_string(),
         };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(short(&e)))?;
+        let host = docker_host();
+        let (docker, tunnel) = match host.strip_prefix("ssh://") {
+            Some(destination) => {
+                let tunnel = tunnel::Tunnel::open(destination)
+                    .await
+                    .map_err(&unreachable)?;
+                let docker =
+                    Docker::connect_with_unix(&tunnel.uri(), 120, bollard::API_DEFAULT_VERSION)
+                        .map_err(|e| unreachable(short(&e)))?;
+                (docker, Some(std::sync::Arc::new(tunnel)))
+            }
+            None => (
+                Docker::connect_with_defaults().map_err(|e| unreachable(short(&e)))?,
+                None,
+            ),
+        };
         let docker = docker.with_timeout(Duration::from_secs(3600));
         let docker = tokio::time::timeout(Duration::from_secs(20), docker.negotiate_version())
             .await
@@ -257,7 +294,19 @@ impl Engine {
             .await
             .map_err(|_| unreachable("no answer within 20 s".into()))?
             .map_err(|e| unreachable(short(&e)))?;
-        Ok(Engine { docker })
+        Ok(Engine { docker, tunnel })
+    }
+
+    /// What tools drydock starts (Ansible's docker connection, through the docker CLI) set
+    /// `DOCKER_HOST` to, so that they reach this very engine: the forwarded socket of an ssh
+    /// engine; `None` when the environment already says (unix, tcp with TLS).
+    pub fn host_for_tools(&self) -> Option<String> {
+        self.tunnel.as_ref().map(|t| t.uri())
+    }
+
+    /// Whether the engine runs on this machine (its data root can be looked at here).
+    pub fn is_local(&self) -> bool {
+        self.tunnel.is_none() && docker_host().starts_with("unix://")
     }
 
     /// Free bytes on the engine's data root, when the engine says.

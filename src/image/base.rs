@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 use super::ImageError;
-use crate::config::{Debootstrap, Project};
+use crate::config::{Debootstrap, DefaultImage};
 use crate::docker::Engine;
 use crate::event::{Events, Scope};
 
@@ -18,7 +18,7 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Returns the id of `image`, pulling or bootstrapping it when it is not present.
 pub async fn ensure(
     engine: &Engine,
-    project: &Project,
+    settings: &DefaultImage,
     image: &str,
     events: &Events,
 ) -> Result<String, ImageError> {
@@ -45,8 +45,7 @@ pub async fn ensure(
             PULL_TIMEOUT.as_secs()
         ),
     };
-    let bootstrap = project
-        .default_image
+    let bootstrap = settings
         .base
         .as_ref()
         .filter(|b| b.image == image)

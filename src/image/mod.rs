@@ -8,7 +8,7 @@ pub mod production;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::config::Project;
+use crate::config::{Platform, Project};
 use crate::docker::{Engine, EngineError, LABEL_PROJECT};
 use crate::event::{Ending, Events, Scope};
 
@@ -70,46 +70,59 @@ pub enum ImageError {
     },
 }
 
-/// Tags of a project's images.
+/// Tags of a project's images on one platform. A project without `platforms:` keeps the
+/// tags it always had; with platforms, each tag names its platform:
+/// `default-<platform>-<key>`, `production-<commit>-<platform>[-<host>]`,
+/// `production-<platform>[-<host>]`.
 pub struct Tags<'a> {
     name: &'a str,
+    platform: Option<&'a str>,
 }
 
 impl<'a> Tags<'a> {
-    /// The tags of project `name`.
-    pub fn new(name: &'a str) -> Self {
-        Tags { name }
+    /// The tags of project `name` on `platform` (`None`: the project has no `platforms:`).
+    pub fn new(name: &'a str, platform: Option<&'a str>) -> Self {
+        Tags { name, platform }
     }
     /// `drydock/<name>`.
     pub fn repo(&self) -> String {
         format!("drydock/{}", self.name)
     }
-    /// `drydock/<name>:default`.
+    /// `-<platform>`, or nothing.
+    fn on(&self) -> String {
+        self.platform.map(|p| format!("-{p}")).unwrap_or_default()
+    }
+    /// `drydock/<name>:default[-<platform>]`.
     pub fn default(&self) -> String {
-        format!("drydock/{}:default", self.name)
+        format!("drydock/{}:default{}", self.name, self.on())
     }
-    /// `drydock/<name>:default-<key>`.
+    /// `drydock/<name>:default[-<platform>]-<key>`.
     pub fn default_keyed(&self, key: &str) -> String {
-        format!("drydock/{}:default-{key}", self.name)
+        format!("drydock/{}:default{}-{key}", self.name, self.on())
     }
-    /// `drydock/<name>:production`.
+    /// `drydock/<name>:production[-<platform>]`.
     pub fn production(&self) -> String {
-        format!("drydock/{}:production", self.name)
+        format!("drydock/{}:production{}", self.name, self.on())
     }
-    /// `drydock/<name>:production-<commit>`.
+    /// `drydock/<name>:production-<commit>[-<platform>]`.
     pub fn production_commit(&self, commit: &str) -> String {
-        format!("drydock/{}:production-{}", self.name, short_commit(commit))
+        format!(
+            "drydock/{}:production-{}{}",
+            self.name,
+            short_commit(commit),
+            self.on()
+        )
     }
-    /// The promoted image of `host`: `drydock/<name>:production-<host>`, or `:production` for
-    /// a single-host project (`host` is `None`).
+    /// The promoted image of `host`: `drydock/<name>:production[-<platform>]-<host>`, or
+    /// without the host for a single-host project (`host` is `None`).
     pub fn production_of(&self, host: Option<&str>) -> String {
         match host {
-            Some(host) => format!("drydock/{}:production-{host}", self.name),
+            Some(host) => format!("{}-{host}", self.production()),
             None => self.production(),
         }
     }
-    /// The image of `host` built from `commit`: `drydock/<name>:production-<commit>-<host>`, or
-    /// `:production-<commit>` for a single-host project.
+    /// The image of `host` built from `commit`:
+    /// `drydock/<name>:production-<commit>[-<platform>][-<host>]`.
     pub fn production_commit_of(&self, commit: &str, host: Option<&str>) -> String {
         match host {
             Some(host) => format!("{}-{host}", self.production_commit(commit)),
@@ -139,11 +152,12 @@ pub struct DefaultImage {
 pub async fn ensure_default(
     engine: &Engine,
     project: &Project,
+    platform: &Platform,
     events: &Events,
 ) -> Result<DefaultImage, ImageError> {
     let started = Instant::now();
     let scope = Scope::Images;
-    let dockerfile_path = project.root.join(&project.default_image.dockerfile);
+    let dockerfile_path = project.root.join(&platform.image.dockerfile);
     let context_dir = dockerfile_path
         .parent()
         .map(|p| p.to_path_buf())
@@ -155,7 +169,7 @@ pub async fn ensure_default(
         })?;
     let from = context::base_of(&dockerfile_text);
     let base_id = match &from {
-        Some(from) => Some(base::ensure(engine, project, from, events).await?),
+        Some(from) => Some(base::ensure(engine, &platform.image, from, events).await?),
         None => None,
     };
 
@@ -177,7 +191,7 @@ pub async fn ensure_default(
     hasher.update(ctx.digest.as_bytes());
     let key = hasher.finalize().to_hex()[..16].to_string();
 
-    let tags = Tags::new(&project.name);
+    let tags = Tags::new(&project.name, platform.name.as_deref());
     let keyed = tags.default_keyed(&key);
     let _lock = machine_lock(&keyed).await?;
     if let Some(id) = engine.image_id(&keyed).await? {
@@ -210,13 +224,7 @@ pub async fn ensure_default(
     // The previous default image keeps its keyed tag until `drydock clean`; moving `:default`
     // is what makes it the one in use.
     engine.tag(&id, &tags.default()).await?;
-    prune_superseded(
-        engine,
-        &project.name,
-        "default-",
-        std::slice::from_ref(&keyed),
-    )
-    .await;
+    prune_superseded(engine, &project.name, std::slice::from_ref(&keyed)).await;
     events.note(&scope, format!("default image {keyed} built"));
     events.finished(&scope, Ending::Built, started.elapsed());
     Ok(DefaultImage {
@@ -226,34 +234,49 @@ pub async fn ensure_default(
     })
 }
 
-/// Removes the project's images that `current` supersedes: other `default-<key>` tags after a
-/// default build, other `production-<commit>[-<host>]` tags after a production build. An image
-/// still used by a container (another run) stays; promoted tags (`:production`,
-/// `:production-<host>`) are never touched.
-pub async fn prune_superseded(engine: &Engine, project: &str, prefix: &str, current: &[String]) {
+/// Removes the project's images that `current` supersedes: the other `default-<key>` tags
+/// of the same platform after a default build, the other `production-<commit>` tags of the
+/// same platform and host after a production build. An image still used by a container
+/// (another run) stays; promoted tags (`:production`, `:production-<host>`) are never touched,
+/// and neither is another platform's or host's image.
+pub async fn prune_superseded(engine: &Engine, project: &str, current: &[String]) {
     let Ok(images) = engine.images_with_label(LABEL_PROJECT, project).await else {
         return;
     };
-    let repo = Tags::new(project).repo();
+    let repo = format!("drydock/{project}:");
+    let current_names: Vec<&str> = current
+        .iter()
+        .filter_map(|t| t.strip_prefix(&repo))
+        .collect();
     for (_, tags) in images {
         for tag in tags {
-            let Some(name) = tag.strip_prefix(&format!("{repo}:")) else {
+            let Some(name) = tag.strip_prefix(&repo) else {
                 continue;
             };
-            if keyed(name, prefix) && !current.contains(&tag) {
+            if !current.contains(&tag) && current_names.iter().any(|c| superseded_by(name, c)) {
                 let _ = engine.remove_image(&tag).await;
             }
         }
     }
 }
 
-/// Whether tag `name` is `<prefix><hex key>[-<host>]`: built for a cache key or a commit.
-fn keyed(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else {
-        return false;
-    };
-    let key = rest.split('-').next().unwrap_or("");
-    key.len() >= 12 && key.chars().all(|c| c.is_ascii_hexdigit())
+/// Whether tag `name` is an older build of the same slot as `current`: both are
+/// `<kind>[-<platform>]-<hex>[-<rest>]` with the same kind, platform and rest and another hex
+/// key or commit (`default-bookworm-<key>`, `production-<commit>-bookworm-web`).
+fn superseded_by(name: &str, current: &str) -> bool {
+    fn slot(tag: &str) -> Option<(String, &str)> {
+        // The hex key or commit is the first part of 12 or more hex digits.
+        let parts: Vec<&str> = tag.split('-').collect();
+        let at = parts
+            .iter()
+            .position(|p| p.len() >= 12 && p.chars().all(|c| c.is_ascii_hexdigit()))?;
+        let (before, after) = (parts[..at].join("-"), parts[at + 1..].join("-"));
+        Some((format!("{before}|{after}"), parts[at]))
+    }
+    match (slot(name), slot(current)) {
+        (Some((a, key_a)), Some((b, key_b))) => a == b && key_a != key_b,
+        _ => false,
+    }
 }
 
 /// An exclusive lock shared by every drydock process on this machine, held until dropped.
@@ -335,17 +358,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_keyed_tags_are_pruned() {
-        assert!(keyed("production-0123456789ab", "production-"));
-        assert!(keyed("production-0123456789ab-web", "production-"));
-        assert!(!keyed("production-web", "production-"));
-        assert!(!keyed("production", "production-"));
-        assert!(keyed("default-9e1c00d688312200", "default-"));
+    fn only_older_builds_of_the_same_slot_are_pruned() {
+        let c = "production-0123456789ab";
+        assert!(superseded_by("production-fedcba987654", c));
+        assert!(!superseded_by("production-0123456789ab", c));
+        assert!(!superseded_by("production-web", c), "a promoted tag");
+        assert!(!superseded_by("production", c));
+        let web = "production-0123456789ab-bookworm-web";
+        assert!(superseded_by("production-fedcba987654-bookworm-web", web));
+        assert!(!superseded_by("production-fedcba987654-trixie-web", web));
+        assert!(!superseded_by("production-fedcba987654-bookworm-db", web));
+        let default = "default-bookworm-9e1c00d688312200";
+        assert!(superseded_by("default-bookworm-0000111122223333", default));
+        assert!(!superseded_by("default-trixie-0000111122223333", default));
+        assert!(superseded_by(
+            "default-0000111122223333",
+            "default-9e1c00d688312200"
+        ));
+        assert!(!superseded_by(
+            "default-trixie-0000111122223333",
+            "default-9e1c00d688312200"
+        ));
+    }
+
+    #[test]
+    fn platforms_go_into_the_tags_only_when_there_are_platforms() {
+        let tags = Tags::new("site", Some("trixie"));
+        assert_eq!(tags.default(), "drydock/site:default-trixie");
+        assert_eq!(
+            tags.default_keyed("0011"),
+            "drydock/site:default-trixie-0011"
+        );
+        assert_eq!(
+            tags.production_commit_of("0123456789abcdef", Some("web")),
+            "drydock/site:production-0123456789ab-trixie-web"
+        );
+        assert_eq!(tags.production_of(None), "drydock/site:production-trixie");
     }
 
     #[test]
     fn production_tags_carry_the_host_only_for_several_hosts() {
-        let tags = Tags::new("site");
+        let tags = Tags::new("site", None);
         assert_eq!(tags.production_of(None), "drydock/site:production");
         assert_eq!(
             tags.production_of(Some("web")),

@@ -55,11 +55,12 @@ impl Drop for ExtractedTree {
 pub async fn resolve(
     engine: &Engine,
     project: &Project,
+    platform: Option<&str>,
     hosts: &[String],
     default: &DefaultImage,
     events: &Events,
 ) -> Result<Resolution, ImageError> {
-    let tags = Tags::new(&project.name);
+    let tags = Tags::new(&project.name, platform);
     let each: Vec<Option<&str>> = if hosts.is_empty() {
         vec![None]
     } else {
@@ -81,10 +82,7 @@ pub async fn resolve(
     if let Some(remote) = &project.production.image {
         let remotes: Vec<String> = each
             .iter()
-            .map(|h| match h {
-                Some(h) => format!("{remote}-{h}"),
-                None => remote.clone(),
-            })
+            .map(|h| remote_reference(remote, platform, *h))
             .collect();
         if all_present(engine, &remotes).await? {
             let why = format!("{} (present locally)", shown(&remotes));
@@ -152,6 +150,17 @@ async fn all_present(engine: &Engine, images: &[String]) -> Result<bool, ImageEr
         }
     }
     Ok(true)
+}
+
+/// The registry reference of the production image of `host` on `platform`:
+/// `production.image`, with `-<platform>` and `-<host>` appended where there are several.
+pub fn remote_reference(remote: &str, platform: Option<&str>, host: Option<&str>) -> String {
+    let mut reference = remote.to_string();
+    for part in [platform, host].into_iter().flatten() {
+        reference.push('-');
+        reference.push_str(part);
+    }
+    reference
 }
 
 /// One image as it is; several as `a, b and c`.

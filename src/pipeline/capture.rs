@@ -190,9 +190,10 @@ pub fn rules(settings: &DiffSettings) -> Result<Arc<Ignore>, String> {
 }
 
 /// Every host's state as one manifest, for the reviewable snapshot: paths as they are for one
-/// host, as `HOST:/path` for several.
-pub fn combined(manifests: Vec<(String, Manifest)>) -> Manifest {
-    let several = manifests.len() > 1;
+/// host, as `NAME:/path` for several or when `named` (a project with platforms, where names are
+/// `PLATFORM/HOST` even when a run covers one of them).
+pub fn combined(manifests: Vec<(String, Manifest)>, named: bool) -> Manifest {
+    let several = named || manifests.len() > 1;
     let mut all = Manifest::default();
     for (host, manifest) in manifests {
         all.entries

@@ -16,16 +16,25 @@ pub struct Janitor {
     owner: Owner,
     containers: Mutex<Vec<(String, String)>>,
     networks: Mutex<Vec<String>>,
-    boot: Mutex<Boot>,
 }
 
-/// How the run's containers start: what runs as PID 1, and with which capabilities.
-#[derive(Debug, Clone, Default)]
+/// How a container starts: what runs as PID 1, and with which capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Boot {
     /// systemd as PID 1.
     pub systemd: bool,
     /// Capabilities added to the engine's defaults.
     pub cap_add: Vec<String>,
+}
+
+impl Boot {
+    /// How containers of a platform whose default image is `image` start.
+    pub fn of(image: &crate::config::DefaultImage) -> Boot {
+        Boot {
+            systemd: image.init == crate::config::Init::Systemd,
+            cap_add: image.capabilities(),
+        }
+    }
 }
 
 impl Janitor {
@@ -38,7 +47,6 @@ impl Janitor {
             owner: Owner::me(),
             containers: Mutex::new(Vec::new()),
             networks: Mutex::new(Vec::new()),
-            boot: Mutex::new(Boot::default()),
         }
     }
 
@@ -47,23 +55,6 @@ impl Janitor {
         let mut labels = self.owner.labels(&self.project, &self.run_id);
         labels.insert(LABEL_ROLE.to_string(), role.to_string());
         labels
-    }
-
-    /// From now on, containers start as `boot` says.
-    pub fn set_boot(&self, boot: Boot) {
-        if let Ok(mut current) = self.boot.lock() {
-            *current = boot;
-        }
-    }
-
-    /// How containers start.
-    pub fn boot(&self) -> Boot {
-        self.boot.lock().map(|b| b.clone()).unwrap_or_default()
-    }
-
-    /// Whether containers boot systemd.
-    pub fn boots_systemd(&self) -> bool {
-        self.boot().systemd
     }
 
     /// Creates the labelled network of `scenario` and remembers it; returns its name.
@@ -86,12 +77,12 @@ impl Janitor {
         role: &str,
         host: Option<&str>,
         network: Option<&str>,
+        boot: &Boot,
     ) -> Result<String, crate::docker::EngineError> {
         let mut labels = self.labels(role);
         if let Some(host) = host {
             labels.insert(LABEL_SERVER.to_string(), host.to_string());
         }
-        let boot = self.boot();
         let spec = crate::docker::ContainerSpec {
             image: image.to_string(),
             name: Some(format!("drydock-{}-{}-{role}", self.project, self.run_id)),
@@ -99,7 +90,7 @@ impl Janitor {
             hostname: host.map(String::from),
             network: network.map(|n| (n.to_string(), host.map(String::from).into_iter().collect())),
             systemd: boot.systemd,
-            cap_add: boot.cap_add,
+            cap_add: boot.cap_add.clone(),
         };
         let id = self.engine.run_container(&spec).await?;
         if let Ok(mut list) = self.containers.lock() {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::janitor::Boot;
 use super::session::Session;
-use crate::config::{Host, Project};
+use crate::config::{Host, Platform, Project};
 use crate::error::Error;
 use crate::event::{Ending, Scope};
 use crate::image::{self, production::Resolution, DefaultImage};
@@ -20,6 +21,7 @@ pub async fn stand_up(
     role: &str,
     hosts: &[Host],
     images: &[String],
+    boot: &Boot,
 ) -> Result<Vec<Machine>, Error> {
     let network = session.janitor.network(role).await?;
     let several = hosts.len() > 1;
@@ -33,7 +35,7 @@ pub async fn stand_up(
         async move {
             let container = session
                 .janitor
-                .run_container(image, &role, Some(&host.name), Some(&network))
+                .run_container(image, &role, Some(&host.name), Some(&network), boot)
                 .await?;
             Ok::<_, Error>(Machine {
                 host: host.clone(),
@@ -54,7 +56,7 @@ pub async fn stand_up(
     let containers: Vec<String> = machines.iter().map(|m| m.container.clone()).collect();
     let failure = match failure {
         Some(e) => Some(e),
-        None => session.wait_for_boot(&containers).await.err(),
+        None => session.wait_for_boot(&containers, boot).await.err(),
     };
     if let Some(e) = failure {
         for container in &containers {
@@ -87,6 +89,25 @@ async fn like_a_server(session: &Session, container: &str) {
     .await;
 }
 
+/// How many containers may provision at once (`--jobs`): a scenario (or a production build)
+/// holds a permit per host while its provisioner runs.
+pub type Jobs = std::sync::Arc<tokio::sync::Semaphore>;
+
+/// Waits for permits for `hosts` provisioning containers (never more than the whole budget).
+pub async fn permits(
+    jobs: Option<&Jobs>,
+    hosts: usize,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let jobs = jobs?;
+    let wanted = (hosts.max(1) as u32).min(JOBS_MAX.min(u32::MAX as usize) as u32);
+    // A project with more hosts than the budget still runs, one scenario at a time.
+    let wanted = wanted.min(jobs.available_permits().max(1) as u32).max(1);
+    jobs.clone().acquire_many_owned(wanted).await.ok()
+}
+
+/// The most permits a `--jobs` budget holds.
+pub const JOBS_MAX: usize = 256;
+
 /// Every host of `hosts` stood up from `image` and provisioned with the tree at `root`.
 pub struct Provisioned {
     /// The image the hosts were stood up from.
@@ -99,20 +120,29 @@ pub struct Provisioned {
 
 /// Stands up `hosts` from `image` and provisions them with the tree at `root`; the containers'
 /// role is the scope's label (`production`, `promote`, ...).
+#[allow(clippy::too_many_arguments)]
 pub async fn provision_tree(
     session: &Session,
     project: &Project,
+    platform: &Platform,
     hosts: &[Host],
     image: &str,
     root: &Path,
+    role: &str,
     scope: &Scope,
     timeout: Duration,
+    jobs: Option<&Jobs>,
 ) -> Result<Provisioned, Error> {
     let images = vec![image.to_string(); hosts.len()];
-    let machines = stand_up(session, scope.label(), hosts, &images).await?;
-    let mut request = provision::Request::for_project(project, root, &machines, scope.clone());
+    let boot = Boot::of(&platform.image);
+    let machines = stand_up(session, role, hosts, &images, &boot).await?;
+    let mut request =
+        provision::Request::for_project(project, &platform.image, root, &machines, scope.clone());
     request.timeout = timeout;
-    let outcome = provision::run(&session.engine, &request, &session.events).await?;
+    let outcome = {
+        let _permits = permits(jobs, hosts.len()).await;
+        provision::run(&session.engine, &request, &session.events).await?
+    };
     Ok(Provisioned {
         image: image.to_string(),
         machines,
@@ -202,14 +232,17 @@ pub struct Production {
 
 /// Resolves the production images, building them from `production.ref` when no usable ones
 /// exist.
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     session: &Session,
     project: &Project,
+    platform: &Platform,
     hosts: &[Host],
     default: &DefaultImage,
     timeout: Duration,
+    scope: &Scope,
+    jobs: Option<&Jobs>,
 ) -> Result<Production, Error> {
-    let scope = Scope::Production;
     let events = &session.events;
     let started = Instant::now();
     // One production build per (default image, commit) on this machine: a concurrent run waits
@@ -221,11 +254,18 @@ pub async fn resolve(
     ))
     .await?;
     let tagged = tagged_hosts(hosts);
-    let resolution =
-        image::production::resolve(&session.engine, project, &tagged, default, events).await?;
+    let resolution = image::production::resolve(
+        &session.engine,
+        project,
+        platform.name.as_deref(),
+        &tagged,
+        default,
+        events,
+    )
+    .await?;
     let (commit, git_ref, tree, tags) = match resolution {
         Resolution::Ready { images, why } => {
-            events.finished(&scope, Ending::Reused, started.elapsed());
+            events.finished(scope, Ending::Reused, started.elapsed());
             return Ok(Production {
                 images,
                 why,
@@ -240,15 +280,22 @@ pub async fn resolve(
         } => (commit, git_ref, tree, tags),
     };
     let short = image::short_commit(&commit).to_string();
-    events.stage(&scope, format!("building from {git_ref} @ {short}"));
+    events.stage(scope, format!("building from {git_ref} @ {short}"));
+    let role = match &platform.name {
+        Some(name) => format!("{name}-production"),
+        None => "production".to_string(),
+    };
     let provisioned = provision_tree(
         session,
         project,
+        platform,
         hosts,
         &default.tag,
         &tree.root,
-        &scope,
+        &role,
+        scope,
         timeout,
+        jobs,
     )
     .await?;
     let what = format!("the production version ({git_ref} @ {short})");
@@ -270,12 +317,12 @@ pub async fn resolve(
         .into_iter()
         .collect();
     provisioned.commit(session, &tags, labels).await?;
-    image::prune_superseded(&session.engine, &project.name, "production-", &tags).await;
+    image::prune_superseded(&session.engine, &project.name, &tags).await;
     let why = format!(
         "built from {git_ref} @ {short} in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    events.finished(&scope, Ending::Built, started.elapsed());
+    events.finished(scope, Ending::Built, started.elapsed());
     Ok(Production {
         images: tags,
         why,

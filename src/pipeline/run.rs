@@ -1,19 +1,19 @@
-//! `drydock run`: images, then the fresh and upgrade scenarios concurrently, idempotence, the
-//! state diff, and cleanup on every path.
+//! `drydock run`: a plan's units concurrently, each its images, then its fresh and upgrade
+//! scenarios concurrently, idempotence and the state diff; one report; cleanup on every path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::production;
+use super::production::{self, Jobs};
 use super::scenario::{ScenarioRun, Scenarios};
 use super::session::Session;
-use crate::check::Selection;
-use crate::config::{Check, Host, Project};
 use crate::docker::Engine;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::event::{Ending, Events, Scope};
 use crate::image;
-use crate::outcome::{PathChange, Verdict};
+use crate::outcome::{ScenarioKind, Verdict};
+use crate::plan::{Plan, Unit};
 use crate::report::{
     Command, DiffReport, HostReport, ImagesReport, InfrastructureError, KeptContainer, RunReport,
     SnapshotReport, Timings, UnmatchedPlay,
@@ -22,12 +22,8 @@ use crate::state::{diff, snapshot, Manifest};
 
 /// What `drydock run` was asked to do.
 pub struct RunOptions {
-    /// The project.
-    pub project: Project,
-    /// Its checks.
-    pub checks: Vec<Check>,
-    /// Which checks.
-    pub selection: Selection,
+    /// What to run.
+    pub plan: Plan,
     /// Keep the containers.
     pub keep: bool,
     /// How many times a scenario is retried after an infrastructure failure.
@@ -36,34 +32,57 @@ pub struct RunOptions {
     pub snapshot: Option<(PathBuf, bool)>,
     /// Provisioning timeout override.
     pub provision_timeout: Option<Duration>,
+    /// How many containers may provision at once (`--jobs`).
+    pub jobs: usize,
+    /// What is being tested (the commit, a digest of the configuration), for the report.
+    pub source: Option<crate::report::Source>,
 }
 
 impl RunOptions {
-    /// Every check, no infrastructure retry, containers removed, no snapshot.
-    pub fn new(project: Project, checks: Vec<Check>) -> Self {
+    /// The plan, no infrastructure retry, containers removed, no snapshot, the default jobs.
+    pub fn new(plan: Plan) -> Self {
         RunOptions {
-            project,
-            checks,
-            selection: Selection::default(),
+            plan,
             keep: false,
             retries: 0,
             snapshot: None,
             provision_timeout: None,
+            jobs: default_jobs(),
+            source: None,
         }
     }
 }
 
-/// Runs the pipeline. Containers are removed on every path (unless `keep`), also when the
-/// token is cancelled, which ends the run with [`Error::Interrupted`].
+/// The default `--jobs`: two provisioning containers per core, no more than one per 2 GiB of
+/// memory, at least two. Provisioning waits on the network and on the engine as much as on a
+/// CPU.
+pub fn default_jobs() -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| (kb / (1024 * 1024)) as usize)
+        .unwrap_or(4);
+    (cores * 2).min((memory_gib / 2).max(2)).max(2)
+}
+
+/// Runs the plan. Containers are removed on every path (unless `keep`), also when the token
+/// is cancelled, which ends the run with [`Error::Interrupted`].
 pub async fn run(
     engine: &Engine,
     options: RunOptions,
     events: &Events,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<RunReport, Error> {
-    let secrets = options.project.provision.secrets();
-    let session = Session::start(engine, &options.project.name, events, secrets, cancel)
-        .boot(&options.project.default_image);
+    let project = &options.plan.project;
+    let secrets = project.provision.secrets();
+    let session = Session::start(engine, &project.name, events, secrets, cancel);
     let (result, cleanup) = session
         .finish(options.keep, pipeline(&session, &options))
         .await;
@@ -79,14 +98,24 @@ pub async fn run(
     Ok(report)
 }
 
+/// What one unit of the plan came to.
+struct UnitRun {
+    platform: Option<String>,
+    images: ImagesReport,
+    scenarios: Vec<crate::report::ScenarioReport>,
+    diff: Option<DiffReport>,
+    fresh_manifests: Vec<(String, Manifest)>,
+    production_error: Option<InfrastructureError>,
+    unmatched: Vec<UnmatchedPlay>,
+    timings: Timings,
+}
+
 async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, Error> {
-    let project = &options.project;
+    let plan = &options.plan;
+    let project = &plan.project;
     let engine = &session.engine;
     let events = &session.events;
-    let mut timings = Timings::default();
-    let images_started = Instant::now();
     crate::provision::preflight(&project.provision.kind)?;
-    let hosts = hosts(project, &options.checks).await?;
     preflight_disk(engine).await?;
     let removed = super::janitor::sweep(engine, Some(&project.name), Default::default())
         .await?
@@ -97,41 +126,143 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             format!("removed {removed} container(s) left by earlier runs whose process is gone"),
         );
     }
-    let default = image::ensure_default(engine, project, events).await?;
+    let jobs: Jobs = Arc::new(tokio::sync::Semaphore::new(
+        options.jobs.clamp(1, production::JOBS_MAX),
+    ));
+    let ignore = super::capture::rules(&project.diff).map_err(Error::Usage)?;
+    let units = futures_util::future::join_all(
+        plan.units
+            .iter()
+            .map(|unit| run_unit(session, options, unit, ignore.clone(), &jobs)),
+    )
+    .await;
+    let several = plan.has_platforms();
+    let mut runs = Vec::new();
+    for (unit, result) in plan.units.iter().zip(units) {
+        match result {
+            Ok(run) => runs.push(run),
+            // A configuration error stops everything; a platform whose images could not be
+            // had is not judged, the others are.
+            Err(e) if e.kind() == Kind::Infrastructure && several => {
+                runs.push(unit_not_judged(unit, &e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut report = assemble(plan, runs, options)?;
+    report.run_id = session.run_id.clone();
+    Ok(report)
+}
+
+/// What `plan` covered, in `report`: its hosts, platforms and units.
+pub fn describe(report: &mut RunReport, plan: &Plan) {
+    report.hosts = plan
+        .hosts
+        .iter()
+        .map(|h| HostReport {
+            name: h.name.clone(),
+            groups: h.groups.clone(),
+        })
+        .collect();
+    if plan.has_platforms() {
+        report.platforms = plan
+            .units
+            .iter()
+            .filter_map(|u| u.platform.name.clone())
+            .collect();
+    }
+    report.units = plan.units.iter().map(|u| u.id.clone()).collect();
+}
+
+/// A unit whose images could not be had: its scenarios are errors that say why.
+fn unit_not_judged(unit: &Unit, e: &Error) -> UnitRun {
+    let message = format!(
+        "infrastructure error on {}: {e}; the change was not judged there",
+        unit.id
+    );
+    let scenarios = [ScenarioKind::Fresh, ScenarioKind::Upgrade]
+        .into_iter()
+        .map(|kind| {
+            let mut run = ScenarioRun::not_started(kind, message.clone());
+            run.report.platform = unit.platform.name.clone();
+            run.report
+        })
+        .collect();
+    UnitRun {
+        platform: unit.platform.name.clone(),
+        images: ImagesReport::default(),
+        scenarios,
+        diff: None,
+        fresh_manifests: Vec::new(),
+        production_error: Some(InfrastructureError {
+            part: e.part(),
+            message: e.to_string(),
+        }),
+        unmatched: Vec::new(),
+        timings: Timings::default(),
+    }
+}
+
+/// One unit: its default image, then fresh (and idempotence) while the production image is
+/// resolved and upgraded, then the state diff.
+async fn run_unit(
+    session: &Session,
+    options: &RunOptions,
+    unit: &Unit,
+    ignore: Arc<crate::state::Ignore>,
+    jobs: &Jobs,
+) -> Result<UnitRun, Error> {
+    let plan = &options.plan;
+    let project = &plan.project;
+    let events = &session.events;
+    let platform = unit.platform.name.as_deref();
+    let mut timings = Timings::default();
+    let images_started = Instant::now();
+    let default = image::ensure_default(&session.engine, project, &unit.platform, events).await?;
     timings.images = images_started.elapsed().as_millis() as u64;
 
-    let ignore = super::capture::rules(&project.diff).map_err(Error::Usage)?;
     let scenarios = Scenarios {
         session,
-        project,
-        hosts: &hosts,
-        checks: &options.checks,
-        selection: &options.selection,
+        plan,
+        unit,
         ignore,
         timeout: options
             .provision_timeout
             .unwrap_or(project.provision.timeout),
+        jobs: jobs.clone(),
     };
-
+    let hosts = &plan.hosts;
     let defaults = vec![default.tag.clone(); hosts.len()];
-    let fresh = retrying(options.retries, session, "fresh", || {
-        scenarios.run(&defaults, "fresh", &project.root, true)
+    let fresh = retrying(options.retries, &scenarios, ScenarioKind::Fresh, || {
+        scenarios.run(&defaults, ScenarioKind::Fresh, &project.root, true)
     });
     let upgrade = async {
         let production_started = Instant::now();
-        let resolved =
-            production::resolve(session, project, &hosts, &default, scenarios.timeout).await;
+        let scope = Scope::Production.on(platform);
+        let resolved = production::resolve(
+            session,
+            project,
+            &unit.platform,
+            hosts,
+            &default,
+            scenarios.timeout,
+            &scope,
+            Some(jobs),
+        )
+        .await;
         let production_ms = production_started.elapsed().as_millis() as u64;
         let production = match resolved {
             Ok(p) => p,
             Err(e) => return (Err(e), production_ms),
         };
-        events.note(
-            &Scope::Production,
-            format!("production image: {}", production.why),
-        );
-        let run = retrying(options.retries, session, "upgrade", || {
-            scenarios.run(&production.images, "upgrade", &project.root, false)
+        events.note(&scope, format!("production image: {}", production.why));
+        let run = retrying(options.retries, &scenarios, ScenarioKind::Upgrade, || {
+            scenarios.run(
+                &production.images,
+                ScenarioKind::Upgrade,
+                &project.root,
+                false,
+            )
         })
         .await;
         (Ok((run, production)), production_ms)
@@ -144,9 +275,10 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     // Without a production image the upgrade path is not judged, but the fresh verdict stands.
     let (upgrade, production, production_error) = match upgrade {
         Ok((run, production)) => (run, Some(production), None),
-        Err(e) if e.kind() == crate::error::Kind::Infrastructure => {
+        Err(e) if e.kind() == Kind::Infrastructure => {
             let message = format!("{e}; the upgrade path was not judged");
-            let run = ScenarioRun::not_started("upgrade", message);
+            let mut run = ScenarioRun::not_started(ScenarioKind::Upgrade, message);
+            run.report.platform = unit.platform.name.clone();
             (
                 run,
                 None,
@@ -174,7 +306,6 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             .unwrap_or_else(|| "none: the production image could not be built".into()),
         production_built: production.as_ref().is_some_and(|p| p.built),
     };
-
     timings.fresh = fresh.provision_ms;
     timings.upgrade = upgrade.provision_ms;
     timings.idempotence = fresh.idempotence_ms;
@@ -189,20 +320,13 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
         Some(compare(
             session,
             project,
+            platform,
             &fresh.manifests,
             &upgrade.manifests,
         )?)
     };
-    let snapshot = match &options.snapshot {
-        Some((file, locked)) if !fresh.manifests.is_empty() => {
-            let state = super::capture::combined(fresh.manifests.clone());
-            Some(compare_snapshot(file, *locked, &state))
-        }
-        _ => None,
-    };
     timings.diff += diff_started.elapsed().as_millis() as u64;
-
-    let mut unmatched_plays: Vec<UnmatchedPlay> = Vec::new();
+    let mut unmatched = Vec::new();
     for p in fresh.unmatched.iter().chain(&upgrade.unmatched) {
         let play = UnmatchedPlay {
             play: p.play.clone(),
@@ -210,23 +334,91 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
             file: p.file.clone(),
             line: p.line,
         };
-        if !unmatched_plays.contains(&play) {
-            unmatched_plays.push(play);
+        if !unmatched.contains(&play) {
+            unmatched.push(play);
         }
     }
+    let fresh_manifests = fresh.manifests.clone();
     let mut scenarios = vec![fresh.report, upgrade.report];
     scenarios.extend(fresh.idempotence);
     scenarios.extend(fresh.reboot);
     scenarios.extend(upgrade.reboot);
-    let verdict = Verdict::all(
-        scenarios
+    Ok(UnitRun {
+        platform: unit.platform.name.clone(),
+        images,
+        scenarios,
+        diff,
+        fresh_manifests,
+        production_error,
+        unmatched,
+        timings,
+    })
+}
+
+/// The run's report from its units': one unit's as it is (a project without `platforms:`
+/// reads exactly as before); several, each finding named by its platform.
+fn assemble(plan: &Plan, runs: Vec<UnitRun>, options: &RunOptions) -> Result<RunReport, Error> {
+    let several = plan.has_platforms();
+    let mut report = RunReport::new(Command::Run, &plan.project.name, "");
+    let mut diffs = Vec::new();
+    let mut timings = Timings::default();
+    let mut production_error = None;
+    let mut images: Vec<(Option<String>, ImagesReport)> = Vec::new();
+    let mut fresh_manifests = Vec::new();
+    for run in runs {
+        report.scenarios.extend(run.scenarios);
+        if let Some(d) = run.diff {
+            diffs.push(d);
+        }
+        for p in run.unmatched {
+            if !report.unmatched_plays.contains(&p) {
+                report.unmatched_plays.push(p);
+            }
+        }
+        production_error = production_error.or(run.production_error);
+        timings.images = timings.images.max(run.timings.images);
+        timings.production = timings.production.max(run.timings.production);
+        timings.fresh = timings.fresh.max(run.timings.fresh);
+        timings.upgrade = timings.upgrade.max(run.timings.upgrade);
+        timings.idempotence = timings.idempotence.max(run.timings.idempotence);
+        timings.reboot = timings.reboot.max(run.timings.reboot);
+        timings.checks = timings.checks.max(run.timings.checks);
+        timings.diff = timings.diff.max(run.timings.diff);
+        for (host, manifest) in run.fresh_manifests {
+            let named = match (&run.platform, several) {
+                (Some(p), true) => format!("{p}/{host}"),
+                _ => host,
+            };
+            fresh_manifests.push((named, manifest));
+        }
+        images.push((run.platform, run.images));
+    }
+    report.images = match images.as_slice() {
+        [(_, one)] => one.clone(),
+        _ => joined_images(&images),
+    };
+    report.diff = match diffs.len() {
+        0 => None,
+        1 if !several => diffs.pop(),
+        _ => Some(crate::report::combine_platforms(diffs)),
+    };
+    report.snapshot = match &options.snapshot {
+        Some((file, locked)) if !fresh_manifests.is_empty() => {
+            let state = super::capture::combined(fresh_manifests, several);
+            Some(compare_snapshot(file, *locked, &state, subset(plan)))
+        }
+        _ => None,
+    };
+    report.verdict = Verdict::all(
+        report
+            .scenarios
             .iter()
             .map(|s| s.status)
-            .chain(diff.as_ref().map(|d| d.status))
-            .chain(snapshot.as_ref().map(|s| s.status)),
+            .chain(report.diff.as_ref().map(|d| d.status))
+            .chain(report.snapshot.as_ref().map(|s| s.status)),
     );
-    let error = (verdict == Verdict::Error).then(|| {
-        let failing = scenarios.iter().find(|s| s.status == Verdict::Error);
+    report.error = (report.verdict == Verdict::Error).then(|| {
+        let failing = report.scenarios.iter().find(|s| s.status == Verdict::Error);
         production_error
             .clone()
             .unwrap_or_else(|| InfrastructureError {
@@ -239,60 +431,41 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
                     .unwrap_or_else(|| "an infrastructure error prevented a verdict".into()),
             })
     });
-    Ok(RunReport {
-        verdict,
-        images,
-        scenarios,
-        diff,
-        snapshot,
-        error,
-        timings_ms: timings,
-        hosts: hosts
-            .iter()
-            .map(|h| HostReport {
-                name: h.name.clone(),
-                groups: h.groups.clone(),
-            })
-            .collect(),
-        unmatched_plays,
-        ..RunReport::new(Command::Run, &project.name, &session.run_id)
-    })
+    report.timings_ms = timings;
+    describe(&mut report, plan);
+    report.source = options.source.clone();
+    Ok(report)
 }
 
-/// The hosts each scenario stands up; every check's `hosts:` must name one of them or a group.
-async fn hosts(project: &Project, checks: &[Check]) -> Result<Vec<Host>, Error> {
-    let hosts = crate::provision::inventory::hosts(project).await?;
-    if let Some((check, name)) = crate::check::unknown_host(checks, &hosts) {
-        let mut known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-        known.extend(
-            hosts
-                .iter()
-                .flat_map(|h| h.groups.iter().map(String::as_str)),
-        );
-        known.sort();
-        known.dedup();
-        return Err(Error::Usage(format!(
-            "{}:{}: `hosts`: check `{}` names `{name}`, which is neither a host nor a group of this project (known: {})",
-            check.file.display(),
-            check.line,
-            check.name,
-            known.join(", ")
-        )));
+/// The images of several platforms in one report: each value as `platform: value`.
+fn joined_images(images: &[(Option<String>, ImagesReport)]) -> ImagesReport {
+    let join = |value: &dyn Fn(&ImagesReport) -> String| {
+        images
+            .iter()
+            .map(|(p, i)| format!("{}: {}", p.as_deref().unwrap_or("default"), value(i)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    ImagesReport {
+        default: join(&|i| i.default.clone()),
+        default_built: images.iter().any(|(_, i)| i.default_built),
+        production: join(&|i| i.production.clone()),
+        production_source: join(&|i| i.production_source.clone()),
+        production_built: images.iter().any(|(_, i)| i.production_built),
     }
-    Ok(hosts)
 }
 
 /// Fresh against upgrade, host by host.
 fn compare(
     session: &Session,
-    project: &Project,
+    project: &crate::config::Project,
+    platform: Option<&str>,
     fresh: &[(String, Manifest)],
     upgrade: &[(String, Manifest)],
 ) -> Result<DiffReport, Error> {
     let started = Instant::now();
-    session
-        .events
-        .stage(&Scope::Diff, "comparing fresh and upgrade");
+    let scope = Scope::Diff.on(platform);
+    session.events.stage(&scope, "comparing fresh and upgrade");
     let allow = diff::allow_set(&project.diff.allow)
         .map_err(|e| Error::Usage(format!("diff.allow: {e}")))?;
     let per_host: Vec<DiffReport> = fresh
@@ -302,62 +475,24 @@ fn compare(
             let comparison = diff::compare(a, b, &allow, ("fresh", "upgrade"));
             DiffReport {
                 host: Some(host.clone()),
+                platform: platform.map(String::from),
                 ..diff_report(comparison, [a.entries.len(), b.entries.len()])
             }
         })
         .collect();
-    let report = combine(per_host);
-    session.events.finished(
-        &Scope::Diff,
-        Ending::Judged(report.status),
-        started.elapsed(),
-    );
+    let mut report = crate::report::combine(per_host);
+    report.platform = platform.map(String::from);
+    session
+        .events
+        .finished(&scope, Ending::Judged(report.status), started.elapsed());
     Ok(report)
-}
-
-/// The whole run's diff from the hosts' diffs: one host's fields as they are, several hosts'
-/// as `HOST:/path`.
-pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
-    let several = hosts.len() > 1;
-    let named = |host: &Option<String>, path: &str| match (several, host) {
-        (true, Some(h)) => format!("{h}:{path}"),
-        _ => path.to_string(),
-    };
-    let mut all = DiffReport {
-        host: None,
-        status: Verdict::all(hosts.iter().map(|h| h.status)),
-        only_in_fresh: Vec::new(),
-        only_in_upgrade: Vec::new(),
-        changed: Vec::new(),
-        allowed: Vec::new(),
-        normalised: Vec::new(),
-        compared: [0, 0],
-        hosts: Vec::new(),
-    };
-    for h in &hosts {
-        all.only_in_fresh
-            .extend(h.only_in_fresh.iter().map(|p| named(&h.host, p)));
-        all.only_in_upgrade
-            .extend(h.only_in_upgrade.iter().map(|p| named(&h.host, p)));
-        all.changed.extend(h.changed.iter().map(|c| PathChange {
-            path: named(&h.host, &c.path),
-            ..c.clone()
-        }));
-        all.allowed
-            .extend(h.allowed.iter().map(|p| named(&h.host, p)));
-        all.normalised
-            .extend(h.normalised.iter().map(|p| named(&h.host, p)));
-        all.compared[0] += h.compared[0];
-        all.compared[1] += h.compared[1];
-    }
-    all.hosts = hosts;
-    all
 }
 
 /// The report's form of a comparison, with the number of paths each side had.
 pub fn diff_report(comparison: diff::Comparison, compared: [usize; 2]) -> DiffReport {
     DiffReport {
         host: None,
+        platform: None,
         status: comparison.verdict(),
         only_in_fresh: comparison.only_left,
         only_in_upgrade: comparison.only_right,
@@ -369,12 +504,26 @@ pub fn diff_report(comparison: diff::Comparison, compared: [usize; 2]) -> DiffRe
     }
 }
 
+/// The platforms a plan runs when it runs only some of a project's several platforms
+/// (`--platform`, a shard): their part of the committed snapshot is theirs to compare.
+pub fn subset(plan: &Plan) -> Option<Vec<String>> {
+    (plan.has_platforms() && plan.units.len() < plan.all_units.len()).then(|| {
+        plan.units
+            .iter()
+            .filter_map(|u| u.platform.name.clone())
+            .collect()
+    })
+}
+
 /// Below this much free space where the engine keeps images, a run would fail half-way.
 const MIN_FREE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// Refuses to start when the engine's disk is nearly full (a local engine only: the data root
 /// must be visible from here).
 async fn preflight_disk(engine: &Engine) -> Result<(), Error> {
+    if !engine.is_local() {
+        return Ok(());
+    }
     let Some(root) = engine.info_data_root().await else {
         return Ok(());
     };
@@ -408,14 +557,15 @@ async fn preflight_disk(engine: &Engine) -> Result<(), Error> {
 /// `retries` more times with a growing pause. Assertion failures are never retried.
 async fn retrying<F, Fut>(
     retries: u32,
-    session: &Session,
-    name: &str,
+    scenarios: &Scenarios<'_>,
+    kind: ScenarioKind,
     mut attempt: F,
 ) -> ScenarioRun
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ScenarioRun>,
 {
+    let session = scenarios.session;
     let mut tries = 0;
     loop {
         let mut run = attempt().await;
@@ -427,17 +577,25 @@ where
         for machine in &run.machines {
             session.janitor.remove(&machine.container).await;
         }
-        session.janitor.remove_network(name).await;
+        session.janitor.remove_network(&scenarios.role(&kind)).await;
         session.events.note(
-            &Scope::Scenario(name.into()),
+            &scenarios.scope(&kind),
             format!("infrastructure error; retrying ({tries}/{retries})"),
         );
         tokio::time::sleep(Duration::from_secs(2 * u64::from(tries))).await;
     }
 }
 
-fn compare_snapshot(file: &Path, locked: bool, manifest: &Manifest) -> SnapshotReport {
-    let committed = std::fs::read_to_string(file).unwrap_or_default();
+fn compare_snapshot(
+    file: &Path,
+    locked: bool,
+    manifest: &Manifest,
+    platforms: Option<Vec<String>>,
+) -> SnapshotReport {
+    let mut committed = std::fs::read_to_string(file).unwrap_or_default();
+    if let Some(platforms) = platforms {
+        committed = snapshot::of_platforms(&committed, &platforms);
+    }
     let differences = snapshot::differences(&committed, &snapshot::render(manifest));
     SnapshotReport {
         file: file.display().to_string(),

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::capture;
-use super::production::{nothing_ran, stand_up};
+use super::janitor::Boot;
+use super::production::{nothing_ran, permits, stand_up, Jobs};
 use super::session::Session;
-use crate::check::{self, Selection};
-use crate::config::{Check, Host, Project};
+use crate::check;
+use crate::config::{Check, Host};
 use crate::event::{Ending, Scope};
-use crate::outcome::{CheckResult, PathChange, Verdict};
+use crate::outcome::{CheckResult, PathChange, ScenarioKind, Verdict};
+use crate::plan::{Plan, Unit};
 use crate::provision::{self, Machine, Outcome, Status, UnmatchedPlay};
 use crate::report::{HostProvision, ProvisionReport, ScenarioReport};
 use crate::state::{diff, Ignore, Manifest};
@@ -22,22 +24,20 @@ use crate::state::{diff, Ignore, Manifest};
 /// How long checks that fail right after a reboot are asked again before they count.
 pub const SETTLE: Duration = Duration::from_secs(20);
 
-/// What every scenario of a run shares.
+/// What every scenario of a unit shares.
 pub struct Scenarios<'a> {
     /// The run.
     pub session: &'a Session,
-    /// The project.
-    pub project: &'a Project,
-    /// The hosts each scenario stands up.
-    pub hosts: &'a [Host],
-    /// Its checks.
-    pub checks: &'a [Check],
-    /// Which checks.
-    pub selection: &'a Selection,
+    /// What the run carries out.
+    pub plan: &'a Plan,
+    /// The unit (platform) these scenarios are of.
+    pub unit: &'a Unit,
     /// What state reading skips.
     pub ignore: Arc<Ignore>,
     /// How long one provisioning run may take.
     pub timeout: Duration,
+    /// How many containers may provision at once.
+    pub jobs: Jobs,
 }
 
 /// What one scenario ended with.
@@ -69,9 +69,9 @@ pub struct ScenarioRun {
 }
 
 impl ScenarioRun {
-    fn new(name: &str) -> Self {
+    fn new(kind: ScenarioKind) -> Self {
         ScenarioRun {
-            report: ScenarioReport::new(name),
+            report: ScenarioReport::new(kind),
             machines: Vec::new(),
             manifests: Vec::new(),
             idempotence: None,
@@ -94,34 +94,62 @@ impl ScenarioRun {
     }
 
     /// A scenario that never started because `message`.
-    pub fn not_started(name: &str, message: String) -> Self {
-        ScenarioRun::new(name).error(message)
+    pub fn not_started(kind: ScenarioKind, message: String) -> Self {
+        ScenarioRun::new(kind).error(message)
     }
 }
 
 impl Scenarios<'_> {
-    /// Runs scenario `name`: each host from its image in `images` (host order), provisioned
+    fn project(&self) -> &crate::config::Project {
+        &self.plan.project
+    }
+
+    fn hosts(&self) -> &[Host] {
+        &self.plan.hosts
+    }
+
+    fn platform(&self) -> Option<&str> {
+        self.unit.platform.name.as_deref()
+    }
+
+    fn boot(&self) -> Boot {
+        Boot::of(&self.unit.platform.image)
+    }
+
+    /// Where a scenario's progress goes: `fresh`, or `trixie/fresh` on a platform.
+    pub fn scope(&self, kind: &ScenarioKind) -> Scope {
+        Scope::Scenario(kind.name()).on(self.platform())
+    }
+
+    /// The role of a scenario's containers and network: `fresh`, or `trixie-fresh`.
+    pub fn role(&self, kind: &ScenarioKind) -> String {
+        match self.platform() {
+            Some(p) => format!("{p}-{}", kind.name()),
+            None => kind.name(),
+        }
+    }
+
+    /// Runs scenario `kind`: each host from its image in `images` (host order), provisioned
     /// with the tree at `root`.
     pub async fn run(
         &self,
         images: &[String],
-        name: &str,
+        kind: ScenarioKind,
         root: &Path,
         with_idempotence: bool,
     ) -> ScenarioRun {
         let started = Instant::now();
-        let mut run = self.steps(images, name, root, with_idempotence).await;
+        let scope = self.scope(&kind);
+        let mut run = self.steps(images, kind, root, with_idempotence).await;
         run.report.duration_ms = started.elapsed().as_millis() as u64;
-        self.session.events.finished(
-            &Scope::Scenario(run.report.name.clone()),
-            Ending::Judged(run.report.status),
-            started.elapsed(),
-        );
+        self.session
+            .events
+            .finished(&scope, Ending::Judged(run.report.status), started.elapsed());
         run
     }
 
     fn several(&self) -> bool {
-        self.hosts.len() > 1
+        self.hosts().len() > 1
     }
 
     /// `what` about `host`, named when there are several hosts.
@@ -136,27 +164,30 @@ impl Scenarios<'_> {
     async fn steps(
         &self,
         images: &[String],
-        name: &str,
+        kind: ScenarioKind,
         root: &Path,
         with_idempotence: bool,
     ) -> ScenarioRun {
         let events = &self.session.events;
-        let scope = Scope::Scenario(name.to_string());
-        let mut run = ScenarioRun::new(name);
+        let scope = self.scope(&kind);
+        let mut run = ScenarioRun::new(kind.clone());
+        run.report.platform = self.platform().map(String::from);
 
         let shown = match images {
             [one] => one.clone(),
             _ => format!("{} images", images.len()),
         };
         events.stage(&scope, format!("starting a container from {shown}"));
-        run.machines = match stand_up(self.session, name, self.hosts, images).await {
-            Ok(m) => m,
-            Err(e) => {
-                return run.error(format!(
-                    "infrastructure error: {e}; the change was not judged"
-                ))
-            }
-        };
+        let boot = self.boot();
+        run.machines =
+            match stand_up(self.session, &self.role(&kind), self.hosts(), images, &boot).await {
+                Ok(m) => m,
+                Err(e) => {
+                    return run.error(format!(
+                        "infrastructure error: {e}; the change was not judged"
+                    ))
+                }
+            };
 
         events.stage(&scope, "provisioning");
         let provision_started = Instant::now();
@@ -166,11 +197,11 @@ impl Scenarios<'_> {
         };
         run.provision_ms = provision_started.elapsed().as_millis() as u64;
         run.unmatched = outcome.unmatched.clone();
-        run.config_error = nothing_ran(&outcome, self.hosts, &format!("the {name} scenario"));
+        run.config_error = nothing_ran(&outcome, self.hosts(), &format!("the {kind} scenario"));
         if let Some(message) = run.config_error.clone() {
             return run.error(message);
         }
-        run.report.provision = Some(provision_report(&outcome, self.hosts));
+        run.report.provision = Some(provision_report(&outcome, self.hosts(), self.platform()));
         match outcome.status {
             Status::Ok => {}
             Status::Failed => {
@@ -182,7 +213,7 @@ impl Scenarios<'_> {
         }
 
         let checks_started = Instant::now();
-        self.check(&run.machines, name, &scope, &mut run.report)
+        self.check(&run.machines, &kind, &scope, &mut run.report)
             .await;
         run.checks_ms = checks_started.elapsed().as_millis() as u64;
 
@@ -204,20 +235,20 @@ impl Scenarios<'_> {
             run.idempotence_ms = idem_started.elapsed().as_millis() as u64;
             report.duration_ms = run.idempotence_ms;
             events.finished(
-                &Scope::Scenario("idempotence".into()),
+                &self.scope(&ScenarioKind::Idempotence),
                 Ending::Judged(report.status),
                 idem_started.elapsed(),
             );
             run.idempotence = Some(report);
         }
 
-        if self.project.reboot {
+        if self.project().reboot {
             let started = Instant::now();
-            let mut report = self.reboot(&run.machines, name).await;
+            let mut report = self.reboot(&run.machines, &kind).await;
             run.reboot_ms = started.elapsed().as_millis() as u64;
             report.duration_ms = run.reboot_ms;
             events.finished(
-                &Scope::Scenario(report.name.clone()),
+                &self.scope(&report.name),
                 Ending::Judged(report.status),
                 started.elapsed(),
             );
@@ -229,17 +260,22 @@ impl Scenarios<'_> {
     /// Restarts every host's container, as a reboot of the server, waits until the system
     /// runs again, and runs scenario `name`'s checks once more: services started but not
     /// enabled, and state kept in `/run` or `/tmp`, show here.
-    async fn reboot(&self, machines: &[Machine], name: &str) -> ScenarioReport {
-        let reboot_name = format!("{name}-reboot");
-        let scope = Scope::Scenario(reboot_name.clone());
-        let mut report = ScenarioReport::new(&reboot_name);
+    async fn reboot(&self, machines: &[Machine], of: &ScenarioKind) -> ScenarioReport {
+        let kind = ScenarioKind::Reboot(Box::new(of.clone()));
+        let scope = self.scope(&kind);
+        let new_report = || {
+            let mut report = ScenarioReport::new(kind.clone());
+            report.platform = self.platform().map(String::from);
+            report
+        };
+        let mut report = new_report();
         let engine = &self.session.engine;
         self.session.events.stage(&scope, "rebooting");
         let restarts = machines.iter().map(|m| engine.restart(&m.container));
         let restarted: Result<Vec<()>, _> = join_all(restarts).await.into_iter().collect();
         let containers: Vec<String> = machines.iter().map(|m| m.container.clone()).collect();
         let booted = match restarted {
-            Ok(_) => self.session.wait_for_boot(&containers).await,
+            Ok(_) => self.session.wait_for_boot(&containers, &self.boot()).await,
             Err(e) => Err(e.into()),
         };
         if let Err(e) = booted {
@@ -255,10 +291,10 @@ impl Scenarios<'_> {
         let settled_by = Instant::now() + SETTLE;
         let quiet = crate::event::Events::silent();
         loop {
-            let mut attempt = ScenarioReport::new(&reboot_name);
+            let mut attempt = new_report();
             let last = Instant::now() >= settled_by;
             let events = if last { &self.session.events } else { &quiet };
-            self.check_with(machines, name, &scope, &mut attempt, events)
+            self.check_with(machines, &kind, &scope, &mut attempt, events)
                 .await;
             if attempt.status != Verdict::Fail || last {
                 return attempt;
@@ -286,9 +322,16 @@ impl Scenarios<'_> {
         scope: Scope,
         skip_tags: &[String],
     ) -> Result<Outcome, provision::ProvisionError> {
-        let mut request = provision::Request::for_project(self.project, root, machines, scope);
+        let mut request = provision::Request::for_project(
+            self.project(),
+            &self.unit.platform.image,
+            root,
+            machines,
+            scope,
+        );
         request.timeout = self.timeout;
         request.skip_tags = skip_tags;
+        let _permits = permits(Some(&self.jobs), machines.len()).await;
         provision::run(&self.session.engine, &request, &self.session.events).await
     }
 
@@ -301,7 +344,7 @@ impl Scenarios<'_> {
         capture::manifests(
             &self.session.engine,
             &machines,
-            &self.project.diff.paths,
+            &self.project().diff.paths,
             self.ignore.clone(),
         )
         .await
@@ -311,49 +354,60 @@ impl Scenarios<'_> {
     async fn check(
         &self,
         machines: &[Machine],
-        name: &str,
+        kind: &ScenarioKind,
         scope: &Scope,
         report: &mut ScenarioReport,
     ) {
-        self.check_with(machines, name, scope, report, &self.session.events)
+        self.check_with(machines, kind, scope, report, &self.session.events)
             .await
     }
 
-    /// [`Scenarios::check`], telling `events`.
+    /// [`Scenarios::check`], telling `events`. Checks the plan leaves out on this platform are
+    /// reported `skipped`, with why.
     async fn check_with(
         &self,
         machines: &[Machine],
-        name: &str,
+        kind: &ScenarioKind,
         scope: &Scope,
         report: &mut ScenarioReport,
         events: &crate::event::Events,
     ) {
-        let selected: Vec<(&Machine, Vec<&Check>)> = machines
+        type Placed<'c> = (Vec<&'c Check>, Vec<(&'c Check, String)>);
+        let selected: Vec<(&Machine, Placed<'_>)> = machines
             .iter()
-            .map(|m| {
-                (
-                    m,
-                    check::for_host(self.checks, self.selection, name, &m.host),
-                )
-            })
-            .filter(|(_, checks)| !checks.is_empty())
+            .map(|m| (m, self.plan.checks_for(self.unit, kind, &m.host)))
+            .filter(|(_, (runs, skipped))| !runs.is_empty() || !skipped.is_empty())
             .collect();
-        let total: usize = selected.iter().map(|(_, c)| c.len()).sum();
-        if total == 0 {
-            return;
+        let total: usize = selected.iter().map(|(_, (c, _))| c.len()).sum();
+        if total > 0 {
+            events.stage(scope, format!("checks ({total})"));
         }
-        events.stage(scope, format!("checks ({total})"));
-        let runs = selected.iter().map(|(m, checks)| async move {
-            let scope = match scope {
-                Scope::Scenario(s) if self.several() => {
-                    Scope::Scenario(format!("{s} {}", m.host.name))
-                }
-                _ => scope.clone(),
+        let platform = self.platform();
+        let runs = selected.iter().map(|(m, (checks, skipped))| async move {
+            let scope = if self.several() {
+                Scope::Scenario(format!("{kind} {}", m.host.name)).on(platform)
+            } else {
+                scope.clone()
             };
-            let mut results =
-                check::evaluate(&self.session.engine, &m.container, checks, &scope, events).await;
+            let mut results = if checks.is_empty() {
+                Vec::new()
+            } else {
+                check::evaluate(&self.session.engine, &m.container, checks, &scope, events).await
+            };
+            results.extend(skipped.iter().map(|(c, why)| CheckResult {
+                name: c.name.clone(),
+                kind: c.spec.kind().to_string(),
+                status: Verdict::Skipped,
+                message: format!("skipped on {}: {why}", platform.unwrap_or("this platform")),
+                flaky: false,
+                file: c.file.display().to_string(),
+                line: c.line,
+                host: None,
+                platform: None,
+            }));
             for r in &mut results {
                 r.host = Some(m.host.name.clone());
+                r.platform = platform.map(String::from);
             }
             results
         });
@@ -392,10 +446,11 @@ impl Scenarios<'_> {
         before: &[(String, Manifest)],
     ) -> ScenarioReport {
         let events = &self.session.events;
-        let scope = Scope::Scenario("idempotence".into());
+        let scope = self.scope(&ScenarioKind::Idempotence);
         events.stage(&scope, "provisioning a second time");
-        let mut report = ScenarioReport::new("idempotence");
-        let skip = &self.project.idempotence.skip_tags;
+        let mut report = ScenarioReport::new(ScenarioKind::Idempotence);
+        report.platform = self.platform().map(String::from);
+        let skip = &self.project().idempotence.skip_tags;
         let outcome = match self
             .provision_skipping(root, machines, scope.clone(), skip)
             .await
@@ -407,7 +462,7 @@ impl Scenarios<'_> {
                 return report;
             }
         };
-        report.provision = Some(provision_report(&outcome, self.hosts));
+        report.provision = Some(provision_report(&outcome, self.hosts(), self.platform()));
         match outcome.status {
             Status::Failed => {
                 report.status = Verdict::Fail;
@@ -501,7 +556,11 @@ fn moved_paths(before: &Manifest, after: &Manifest) -> Vec<PathChange> {
 }
 
 /// The report's form of a provisioning run of `hosts`.
-pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
+pub fn provision_report(
+    outcome: &Outcome,
+    hosts: &[Host],
+    platform: Option<&str>,
+) -> ProvisionReport {
     let message = |f: &provision::Failure| match &f.infrastructure {
         Some(part) => format!(
             "{} [infrastructure: {part}; the change was not judged]",
@@ -516,6 +575,7 @@ pub fn provision_report(outcome: &Outcome, hosts: &[Host]) -> ProvisionReport {
             [one] => Some(one.name.clone()),
             _ => None,
         },
+        platform: platform.map(String::from),
         status: outcome.status.verdict(),
         changed: outcome.changed,
         changed_tasks: outcome.changed_tasks.clone(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::janitor::Janitor;
+use super::janitor::{Boot, Janitor};
 use crate::docker::Engine;
 use crate::error::Error;
 use crate::event::Events;
@@ -62,19 +62,10 @@ impl Session {
         }
     }
 
-    /// Containers of this run start as `image` says: its `init` as PID 1, its capabilities.
-    pub fn boot(self, image: &crate::config::DefaultImage) -> Self {
-        self.janitor.set_boot(super::janitor::Boot {
-            systemd: image.init == crate::config::Init::Systemd,
-            cap_add: image.capabilities(),
-        });
-        self
-    }
-
     /// Waits until every one of `containers` has booted, when they boot systemd; failed units
     /// of a degraded system are told as a note.
-    pub async fn wait_for_boot(&self, containers: &[String]) -> Result<(), Error> {
-        if !self.janitor.boots_systemd() {
+    pub async fn wait_for_boot(&self, containers: &[String], boot: &Boot) -> Result<(), Error> {
+        if !boot.systemd {
             return Ok(());
         }
         let waits = containers

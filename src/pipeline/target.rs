@@ -1,6 +1,7 @@
 //! What `drydock check` and `drydock diff` run against: a running container, or an image in a
 //! throwaway container.
 
+use super::janitor::Boot;
 use super::session::Session;
 use crate::error::Error;
 
@@ -39,7 +40,7 @@ impl Target {
 
     /// The id of a running container for this target, starting one (labelled with the
     /// session, removed with it) for an image.
-    pub async fn start(&self, session: &Session, role: &str) -> Result<String, Error> {
+    pub async fn start(&self, session: &Session, role: &str, boot: &Boot) -> Result<String, Error> {
         let engine = &session.engine;
         match self {
             Target::Container(name) => {
@@ -62,10 +63,10 @@ impl Target {
                 }
                 let container = session
                     .janitor
-                    .run_container(reference, role, None, None)
+                    .run_container(reference, role, None, None, boot)
                     .await?;
                 session
-                    .wait_for_boot(std::slice::from_ref(&container))
+                    .wait_for_boot(std::slice::from_ref(&container), boot)
                     .await?;
                 Ok(container)
             }

@@ -265,6 +265,7 @@ impl<'a> Request<'a> {
     /// `machines`.
     pub fn for_project(
         project: &'a crate::config::Project,
+        image: &'a crate::config::DefaultImage,
         root: &'a Path,
         machines: &'a [Machine],
         scope: Scope,
@@ -278,7 +279,7 @@ impl<'a> Request<'a> {
             skip_tags: &[],
             timeout: project.provision.timeout,
             scope,
-            image: &project.default_image,
+            image,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
-use super::{RunReport, ScenarioReport, Verdict};
+use super::{RunReport, ScenarioKind, ScenarioReport, Verdict};
 
 /// How many log lines a provisioning testcase carries in `<system-out>`.
 const LOG_LINES: usize = 200;
@@ -24,6 +24,11 @@ fn status(verdict: Verdict, message: &str, kind: &str) -> TestCaseStatus {
                 .set_type("infrastructure");
             s
         }
+        Verdict::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(message.to_string());
+            s
+        }
     }
 }
 
@@ -35,9 +40,14 @@ fn tail(log: &str) -> String {
 
 /// The suite of scenario `s` on `host` (`None`: a single-host project, every result).
 fn scenario_suite(s: &ScenarioReport, host: Option<&str>) -> TestSuite {
+    // With platforms, suites are grouped by platform: `trixie fresh web`.
+    let scenario = match &s.platform {
+        Some(p) => format!("{p} {}", s.name),
+        None => s.name.name(),
+    };
     let name = match host {
-        Some(h) => format!("{} {h}", s.name),
-        None => s.name.clone(),
+        Some(h) => format!("{scenario} {h}"),
+        None => scenario,
     };
     let classname = format!("drydock.{}", name.replace(' ', "."));
     let mut suite = TestSuite::new(name);
@@ -47,7 +57,7 @@ fn scenario_suite(s: &ScenarioReport, host: Option<&str>) -> TestSuite {
             Some(on_host) => (on_host.status, on_host.message.clone().unwrap_or_default()),
             None => (p.status, p.message.clone().unwrap_or_default()),
         };
-        let case_name = if s.name == "idempotence" {
+        let case_name = if s.name == ScenarioKind::Idempotence {
             "second provisioning"
         } else {
             "provision"
@@ -62,7 +72,7 @@ fn scenario_suite(s: &ScenarioReport, host: Option<&str>) -> TestSuite {
         Some(h) => path.starts_with(&format!("{h}:")),
         None => true,
     };
-    if s.name == "idempotence" {
+    if s.name == ScenarioKind::Idempotence {
         let paths: Vec<String> = s
             .changed_paths
             .iter()
@@ -222,6 +232,7 @@ mod tests {
     #[test]
     fn idempotence_is_judged_per_host_from_its_own_findings() {
         let provision = ProvisionReport {
+            platform: None,
             host: None,
             status: Verdict::Pass,
             changed: Some(1),
@@ -247,7 +258,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let mut idempotence = ScenarioReport::new("idempotence");
+        let mut idempotence = ScenarioReport::new(ScenarioKind::Idempotence);
         idempotence.status = Verdict::Fail;
         idempotence.message = Some("web: the provisioner reported 1 change(s)".into());
         idempotence.provision = Some(provision);

@@ -13,6 +13,15 @@ fn icon(v: Verdict) -> &'static str {
         Verdict::Pass => "✅",
         Verdict::Fail => "❌",
         Verdict::Error => "⚠️",
+        Verdict::Skipped => "⏭️",
+    }
+}
+
+/// A scenario's name as a table shows it: `fresh`, or `trixie fresh` on a platform.
+fn scenario_name(s: &super::ScenarioReport) -> String {
+    match &s.platform {
+        Some(p) => format!("{p} {}", s.name),
+        None => s.name.name(),
     }
 }
 
@@ -45,7 +54,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
     for s in &report.scenarios {
         out.push_str(&format!(
             "| {} | {} {} | {} |\n",
-            s.name,
+            scenario_name(s),
             icon(s.status),
             s.status.as_str(),
             cell(&scenario_line(s))
@@ -98,7 +107,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
         .scenarios
         .iter()
         .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
-        .filter(|(_, c)| c.status != Verdict::Pass || c.flaky)
+        .filter(|(_, c)| !matches!(c.status, Verdict::Pass | Verdict::Skipped) || c.flaky)
         .collect();
     if !failing.is_empty() {
         out.push_str("\n### Checks that did not pass\n\n| scenario | check | where | expected vs found |\n| --- | --- | --- | --- |\n");
@@ -110,8 +119,8 @@ pub fn render(report: &RunReport, limit: usize) -> String {
             };
             // With several hosts the scenario cell names the host too.
             let scenario = match (&c.host, report.hosts.len() > 1) {
-                (Some(h), true) => format!("{} {h}", s.name),
-                _ => s.name.clone(),
+                (Some(h), true) => format!("{} {h}", scenario_name(s)),
+                _ => scenario_name(s),
             };
             out.push_str(&format!(
                 "| {} | {} **{}** ({}) | `{}:{}` | {} |\n",
@@ -128,7 +137,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
     for s in &report.scenarios {
         if let Some(p) = &s.provision {
             if p.status != Verdict::Pass {
-                out.push_str(&format!("\n### {} provisioning\n\n", s.name));
+                out.push_str(&format!("\n### {} provisioning\n\n", scenario_name(s)));
                 if let Some(task) = &p.failed_task {
                     out.push_str(&format!("Task **{task}** failed:\n\n"));
                 }
@@ -147,7 +156,7 @@ pub fn render(report: &RunReport, limit: usize) -> String {
                 ));
             }
         }
-        if s.name == "idempotence" && !s.changed_paths.is_empty() {
+        if s.name == super::ScenarioKind::Idempotence && !s.changed_paths.is_empty() {
             out.push_str("\n### Paths the second provisioning changed\n\n");
             out.push_str(&changes(&s.changed_paths));
         }
@@ -234,6 +243,7 @@ mod tests {
     pub fn sample() -> RunReport {
         let check =
             |name: &str, status: Verdict, message: &str, flaky: bool, line: usize| CheckResult {
+                platform: None,
                 name: name.into(),
                 kind: "file".into(),
                 status,
@@ -248,6 +258,7 @@ mod tests {
                          failed: Option<&str>,
                          message: Option<&str>| {
             ProvisionReport {
+            platform: None,
             host: Some("hello".into()),
             status,
             changed,
@@ -278,6 +289,7 @@ mod tests {
             },
             scenarios: vec![
                 ScenarioReport {
+                    platform: None,
                     name: "fresh".into(),
                     status: Verdict::Fail,
                     provision: Some(provision(Verdict::Pass, Some(3), None, None)),
@@ -292,6 +304,7 @@ mod tests {
                     duration_ms: 9000,
                 },
                 ScenarioReport {
+                    platform: None,
                     name: "upgrade".into(),
                     status: Verdict::Fail,
                     provision: Some(provision(Verdict::Fail, None, Some("Write the page"), Some("boom"))),
@@ -303,6 +316,7 @@ mod tests {
                 },
             ],
             diff: Some(DiffReport {
+                platform: None,
                 host: None,
                 hosts: vec![],
                 status: Verdict::Fail,
@@ -323,6 +337,10 @@ mod tests {
             kept: vec![],
             hosts: vec![],
             unmatched_plays: vec![],
+            platforms: vec![],
+            units: vec![],
+            source: None,
+            flaky_units: vec![],
             timings_ms: Timings::default(),
             duration_ms: 18_600,
         }

@@ -6,12 +6,13 @@
 pub mod github;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod summary;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::outcome::{CheckResult, FailureDetail, PathChange, Verdict};
+pub use crate::outcome::{CheckResult, FailureDetail, PathChange, ScenarioKind, Verdict};
 use crate::secret::Secrets;
 
 /// The version of the JSON report's shape; bumped when a field changes meaning.
@@ -53,10 +54,40 @@ pub struct RunReport {
     /// Plays whose `hosts:` pattern matched no host of the scenarios.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmatched_plays: Vec<UnmatchedPlay>,
+    /// The platforms the run covered (projects with `platforms:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// The units (platform × hosts) the run covered, by id: a shard's share, or all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    /// What was tested, so that shard reports of different trees are never merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Units that failed and passed when run again (`report merge` of a rerun).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky_units: Vec<String>,
     /// Wall time per stage.
     pub timings_ms: Timings,
     /// Wall time of the whole run.
     pub duration_ms: u64,
+}
+
+/// What a run tested: the commit the working tree is on (with whether it had uncommitted
+/// changes) and a digest of the configuration and check files; with `--partition`, the shard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Source {
+    /// `git rev-parse HEAD` of the project, when it is in a repository.
+    pub commit: Option<String>,
+    /// Whether the working tree differed from that commit.
+    pub dirty: bool,
+    /// A digest of drydock.yaml and every check file.
+    pub config_digest: String,
+    /// The shard, `hash:K/N`, when the run was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Every unit of the project (a shard's report names its share in `units`).
+    #[serde(default)]
+    pub all_units: Vec<String>,
 }
 
 /// The command that made a report.
@@ -144,8 +175,12 @@ pub struct InfrastructureError {
 /// One scenario's results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioReport {
-    /// `fresh`, `upgrade`, `idempotence`, `fresh-reboot` or `upgrade-reboot`.
-    pub name: String,
+    /// `fresh`, `upgrade`, `upgrade@<ref>`, `idempotence`, `fresh-reboot`, `upgrade-reboot`;
+    /// `promote`; a checked target's label.
+    pub name: ScenarioKind,
+    /// The platform (projects with `platforms:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// `pass`, `fail` or `error`.
     pub status: Verdict,
     /// The provisioning run.
@@ -171,6 +206,9 @@ pub struct ProvisionReport {
     /// The host, for a single-host project (several hosts: see `hosts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The platform (projects with `platforms:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// `pass`, `fail` or `error`.
     pub status: Verdict,
     /// Changes the provisioner reported (`null` when it cannot tell).
@@ -233,6 +271,9 @@ pub struct DiffReport {
     /// The host compared (in `hosts`; absent on the whole run's diff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The platform compared on (in `hosts`, projects with `platforms:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// `pass` when no finding remains after `diff.allow`.
     pub status: Verdict,
     /// Paths only the fresh install has.
@@ -293,10 +334,11 @@ pub struct Timings {
 }
 
 impl ScenarioReport {
-    /// A passing scenario with nothing in it yet.
-    pub fn new(name: &str) -> Self {
+    /// A passing scenario of kind `name` with nothing in it yet.
+    pub fn new(name: ScenarioKind) -> Self {
         ScenarioReport {
-            name: name.to_string(),
+            name,
+            platform: None,
             status: Verdict::Pass,
             provision: None,
             checks: Vec::new(),
@@ -325,6 +367,10 @@ impl RunReport {
             kept: Vec::new(),
             hosts: Vec::new(),
             unmatched_plays: Vec::new(),
+            platforms: Vec::new(),
+            units: Vec::new(),
+            source: None,
+            flaky_units: Vec::new(),
             timings_ms: Timings::default(),
             duration_ms: 0,
         }
@@ -369,6 +415,83 @@ fn is_one(n: &u32) -> bool {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+impl DiffReport {
+    /// A diff with this verdict and no findings yet, of no host or platform in particular.
+    fn of_verdict(status: Verdict) -> DiffReport {
+        DiffReport {
+            host: None,
+            platform: None,
+            status,
+            only_in_fresh: Vec::new(),
+            only_in_upgrade: Vec::new(),
+            changed: Vec::new(),
+            allowed: Vec::new(),
+            normalised: Vec::new(),
+            compared: [0, 0],
+            hosts: Vec::new(),
+        }
+    }
+}
+
+/// The whole run's diff from the hosts' diffs: one host's fields as they are, several hosts'
+/// as `HOST:/path`.
+pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
+    let several = hosts.len() > 1;
+    let named = |host: &Option<String>, path: &str| match (several, host) {
+        (true, Some(h)) => format!("{h}:{path}"),
+        _ => path.to_string(),
+    };
+    let mut all = DiffReport::of_verdict(Verdict::all(hosts.iter().map(|h| h.status)));
+    for h in &hosts {
+        all.only_in_fresh
+            .extend(h.only_in_fresh.iter().map(|p| named(&h.host, p)));
+        all.only_in_upgrade
+            .extend(h.only_in_upgrade.iter().map(|p| named(&h.host, p)));
+        all.changed.extend(h.changed.iter().map(|c| PathChange {
+            path: named(&h.host, &c.path),
+            ..c.clone()
+        }));
+        all.allowed
+            .extend(h.allowed.iter().map(|p| named(&h.host, p)));
+        all.normalised
+            .extend(h.normalised.iter().map(|p| named(&h.host, p)));
+        all.compared[0] += h.compared[0];
+        all.compared[1] += h.compared[1];
+    }
+    all.hosts = hosts;
+    all
+}
+
+/// The diff of several platforms: every finding as `PLATFORM/HOST:/path` (or `PLATFORM:/path`
+/// for one host), and in `hosts` every platform's per-host diffs, each naming its platform.
+pub fn combine_platforms(platforms: Vec<DiffReport>) -> DiffReport {
+    let mut all = DiffReport::of_verdict(Verdict::all(platforms.iter().map(|d| d.status)));
+    for d in platforms {
+        let platform = d.platform.clone().unwrap_or_else(|| "default".into());
+        let several_hosts = d.hosts.len() > 1;
+        for h in &d.hosts {
+            let named = |path: &str| match (several_hosts, &h.host) {
+                (true, Some(host)) => format!("{platform}/{host}:{path}"),
+                _ => format!("{platform}:{path}"),
+            };
+            all.only_in_fresh
+                .extend(h.only_in_fresh.iter().map(|p| named(p)));
+            all.only_in_upgrade
+                .extend(h.only_in_upgrade.iter().map(|p| named(p)));
+            all.changed.extend(h.changed.iter().map(|c| PathChange {
+                path: named(&c.path),
+                ..c.clone()
+            }));
+            all.allowed.extend(h.allowed.iter().map(|p| named(p)));
+            all.normalised.extend(h.normalised.iter().map(|p| named(p)));
+        }
+        all.compared[0] += d.compared[0];
+        all.compared[1] += d.compared[1];
+        all.hosts.extend(d.hosts);
+    }
+    all
 }
 
 /// What a failed task's detail adds under its message, as labelled blocks: the command and its
@@ -426,7 +549,7 @@ mod tests {
     fn a_report_that_cannot_be_masked_is_withheld_not_written() {
         let mut report = RunReport::new(Command::Run, "hello", "r1");
         report.verdict = Verdict::Fail;
-        let mut scenario = ScenarioReport::new("fresh");
+        let mut scenario = ScenarioReport::new(ScenarioKind::Fresh);
         scenario.message = Some("token s3cret in \"quotes\"".into());
         report.scenarios.push(scenario);
         let mut masked = report.clone();

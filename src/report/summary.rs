@@ -1,6 +1,6 @@
 //! The end-of-run summary for people: one line per scenario, then what failed and why.
 
-use super::{CheckResult, Command, PathChange, RunReport, ScenarioReport, Verdict};
+use super::{CheckResult, Command, PathChange, RunReport, ScenarioKind, ScenarioReport, Verdict};
 
 /// How many unified-diff lines a finding shows in the terminal.
 const DIFF_LINES: usize = 40;
@@ -19,7 +19,7 @@ pub fn render(report: &RunReport) -> String {
     let w = report
         .scenarios
         .iter()
-        .map(|s| s.name.chars().count())
+        .map(|s| s.name.name().chars().count() + if s.platform.is_some() { 2 } else { 0 })
         .max()
         .unwrap_or(0)
         .max(12);
@@ -59,44 +59,52 @@ pub fn render(report: &RunReport) -> String {
     if !images.default.is_empty() || !images.production.is_empty() || report.hosts.len() > 1 {
         out.push('\n');
     }
+    // With platforms, the scenarios and the diff of each platform under its name.
+    let mut platforms: Vec<Option<&str>> = Vec::new();
     for s in &report.scenarios {
-        out.push_str(&format!(
-            "  {:<w$} {:<5} {}\n",
-            s.name,
-            s.status.as_str(),
-            scenario_line(s)
-        ));
-        for line in host_lines(report, s) {
-            out.push_str(&line);
+        if !platforms.contains(&s.platform.as_deref()) {
+            platforms.push(s.platform.as_deref());
         }
     }
-    if let Some(d) = &report.diff {
-        let (a, b) = sides(report);
-        let line = if d.status == Verdict::Pass {
-            format!(
-                "{} states match ({} paths compared{})",
-                if report.command == Command::Diff {
-                    "the two"
-                } else {
-                    "fresh and upgrade"
-                },
-                d.compared[0],
-                allowed(&d.allowed) + &normalised(&d.normalised)
-            )
-        } else {
-            format!(
-                "{} only in {a}, {} only in {b}, {} changed{}",
-                d.only_in_fresh.len(),
-                d.only_in_upgrade.len(),
-                d.changed.len(),
-                normalised(&d.normalised)
-            )
-        };
+    for platform in &platforms {
+        let indent = if platform.is_some() { "  " } else { "" };
+        let w = w - indent.len();
+        if let Some(p) = platform {
+            out.push_str(&format!("  {p}\n"));
+        }
+        for s in report
+            .scenarios
+            .iter()
+            .filter(|s| s.platform.as_deref() == *platform)
+        {
+            out.push_str(&format!(
+                "  {indent}{:<w$} {:<5} {}\n",
+                s.name.name(),
+                s.status.as_str(),
+                scenario_line(s)
+            ));
+            for line in host_lines(report, s) {
+                out.push_str(&format!("{indent}{line}"));
+            }
+        }
+        if platform.is_some() {
+            if let Some(d) = platform_diff(report, *platform) {
+                out.push_str(&format!(
+                    "  {indent}{:<w$} {:<5} {}\n",
+                    "diff",
+                    d.status.as_str(),
+                    diff_line(report, &d)
+                ));
+            }
+        }
+    }
+    // Without platforms, the one diff line; with them, each platform's is above.
+    if let (Some(d), true) = (&report.diff, report.platforms.is_empty()) {
         out.push_str(&format!(
             "  {:<w$} {:<5} {}\n",
             "diff",
             d.status.as_str(),
-            line
+            diff_line(report, d)
         ));
     }
     if let Some(s) = &report.snapshot {
@@ -148,6 +156,44 @@ pub fn render(report: &RunReport) -> String {
     }
     out.push_str(&format!("\n{}\n", verdict_line(report)));
     out
+}
+
+/// The diff line of a comparison.
+fn diff_line(report: &RunReport, d: &super::DiffReport) -> String {
+    let (a, b) = sides(report);
+    if d.status == Verdict::Pass {
+        format!(
+            "{} states match ({} paths compared{})",
+            if report.command == Command::Diff {
+                "the two"
+            } else {
+                "fresh and upgrade"
+            },
+            d.compared[0],
+            allowed(&d.allowed) + &normalised(&d.normalised)
+        )
+    } else {
+        format!(
+            "{} only in {a}, {} only in {b}, {} changed{}",
+            d.only_in_fresh.len(),
+            d.only_in_upgrade.len(),
+            d.changed.len(),
+            normalised(&d.normalised)
+        )
+    }
+}
+
+/// The diff of one platform, from the run's per-host diffs.
+fn platform_diff(report: &RunReport, platform: Option<&str>) -> Option<super::DiffReport> {
+    let hosts: Vec<super::DiffReport> = report
+        .diff
+        .as_ref()?
+        .hosts
+        .iter()
+        .filter(|h| h.platform.as_deref() == platform)
+        .cloned()
+        .collect();
+    (!hosts.is_empty()).then(|| super::combine(hosts))
 }
 
 fn allowed(list: &[String]) -> String {
@@ -225,6 +271,15 @@ pub fn verdict_line(report: &RunReport) -> String {
         (Verdict::Pass, Command::Promote) => {
             "verdict: pass — the production image was promoted".into()
         }
+        (Verdict::Pass, Command::Run) if report.scenarios.is_empty() => {
+            match report.source.as_ref().and_then(|s| s.partition.as_ref().map(|p| (p, s))) {
+                Some((partition, source)) => format!(
+                    "verdict: pass — shard {partition} holds none of the {} unit(s); nothing to run",
+                    source.all_units.len()
+                ),
+                None => "verdict: pass — nothing to run".into(),
+            }
+        }
         (Verdict::Pass, Command::Run) => {
             "verdict: pass — installs fresh, upgrades cleanly, converges to the same state".into()
         }
@@ -246,6 +301,7 @@ pub fn verdict_line(report: &RunReport) -> String {
                 .unwrap_or("infrastructure");
             format!("verdict: error — {part} failed; the change itself was not judged")
         }
+        (Verdict::Skipped, _) => "verdict: skipped — nothing was run here".into(),
     }
 }
 
@@ -259,9 +315,14 @@ pub fn scenario_line(s: &ScenarioReport) -> String {
         .iter()
         .filter(|c| c.status == Verdict::Pass)
         .count();
+    let skipped = s
+        .checks
+        .iter()
+        .filter(|c| c.status == Verdict::Skipped)
+        .count();
     let flaky = s.checks.iter().filter(|c| c.flaky).count();
     let mut parts = Vec::new();
-    if s.name.ends_with("-reboot") {
+    if matches!(s.name, ScenarioKind::Reboot(_)) {
         parts.push("rebooted".to_string());
     }
     if let Some(p) = &s.provision {
@@ -276,13 +337,19 @@ pub fn scenario_line(s: &ScenarioReport) -> String {
             )),
         }
     }
-    if !s.checks.is_empty() {
-        parts.push(format!("{passed}/{} checks passed", s.checks.len()));
+    if s.checks.len() > skipped {
+        parts.push(format!(
+            "{passed}/{} checks passed",
+            s.checks.len() - skipped
+        ));
+    }
+    if skipped > 0 {
+        parts.push(format!("{skipped} skipped on this platform"));
     }
     if flaky > 0 {
         parts.push(format!("{flaky} flaky"));
     }
-    if s.name == "idempotence" {
+    if s.name == ScenarioKind::Idempotence {
         parts.push("no changes on the second run".into());
     }
     parts.join(", ")
@@ -301,6 +368,11 @@ fn details(report: &RunReport) -> String {
     let (a, b) = sides(report);
     let mut out = String::new();
     for s in &report.scenarios {
+        // `trixie fresh` with platforms, `fresh` without.
+        let on = match &s.platform {
+            Some(p) => format!("{p} {}", s.name),
+            None => s.name.to_string(),
+        };
         let failing: Vec<&CheckResult> = s
             .checks
             .iter()
@@ -308,7 +380,7 @@ fn details(report: &RunReport) -> String {
             .collect();
         if let Some(p) = &s.provision {
             if p.status != Verdict::Pass {
-                out.push_str(&format!("{} provisioning:\n", s.name));
+                out.push_str(&format!("{on} provisioning:\n"));
                 let at = match (&p.failed_task_file, p.failed_task_line) {
                     (Some(file), Some(line)) => format!(" ({file}:{line})"),
                     _ => String::new(),
@@ -359,7 +431,7 @@ fn details(report: &RunReport) -> String {
             }
         }
         if !failing.is_empty() {
-            out.push_str(&format!("{} checks:\n", s.name));
+            out.push_str(&format!("{on} checks:\n"));
             for c in failing {
                 let mark = match (c.status, c.flaky) {
                     (Verdict::Pass, true) => "~ flaky",
@@ -373,8 +445,8 @@ fn details(report: &RunReport) -> String {
                 ));
             }
         }
-        if s.name == "idempotence" && !s.changed_paths.is_empty() {
-            out.push_str("idempotence: paths the second run changed:\n");
+        if s.name == ScenarioKind::Idempotence && !s.changed_paths.is_empty() {
+            out.push_str(&format!("{on}: paths the second run changed:\n"));
             out.push_str(&changes(&s.changed_paths));
         }
     }

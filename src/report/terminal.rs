@@ -55,7 +55,7 @@ pub async fn render(mut events: UnboundedReceiver<Event>, mode: Mode) {
                         .or_insert_with(|| {
                             let b = multi.add(ProgressBar::new_spinner());
                             b.set_style(style.clone());
-                            b.set_prefix(scope.label().to_string());
+                            b.set_prefix(scope.label());
                             b.enable_steady_tick(Duration::from_millis(120));
                             (b, String::new())
                         })

@@ -70,6 +70,49 @@ pub fn differences(committed: &str, current: &str) -> Vec<String> {
     out
 }
 
+/// Whether a snapshot line's path belongs to one of `platforms` (`PLATFORM/HOST:/path`).
+fn on_platforms(line: &str, platforms: &[String]) -> bool {
+    platforms.iter().any(|p| {
+        line.strip_prefix(p.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// The committed snapshot's lines of `platforms` only: what a run of some of a project's
+/// platforms (`--platform`, a shard) is compared with.
+pub fn of_platforms(committed: &str, platforms: &[String]) -> String {
+    let mut out = String::from(HEADER);
+    for line in committed
+        .lines()
+        .filter(|l| !l.starts_with('#') && on_platforms(l, platforms))
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A new rendering of `platforms` merged into the committed snapshot: the other platforms'
+/// lines are kept as they were, sorted in with the new ones.
+pub fn replace_platforms(committed: &str, rendered: &str, platforms: &[String]) -> String {
+    let mut body: Vec<&str> = committed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !on_platforms(l, platforms))
+        .chain(
+            rendered
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty()),
+        )
+        .collect();
+    body.sort_by(|a, b| a.split('\t').next().cmp(&b.split('\t').next()));
+    let mut out = String::from(HEADER);
+    for line in body {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +154,30 @@ mod tests {
         assert_eq!(changed.len(), 2);
         assert!(changed[0].starts_with("~ /etc/a: file 0600"), "{changed:?}");
         assert_eq!(changed[1], "- /etc/b");
+    }
+
+    #[test]
+    fn a_subset_of_platforms_is_compared_and_rewritten_alone() {
+        let committed = format!(
+            "{HEADER}bookworm/web:/etc\tdir 0755 0:0 - -\nbookworm-tools/web:/etc\tdir 0755 0:0 - -\ntrixie/web:/etc\tdir 0755 0:0 - -\n"
+        );
+        let trixie = vec!["trixie".to_string()];
+        assert_eq!(
+            of_platforms(&committed, &trixie),
+            format!("{HEADER}trixie/web:/etc\tdir 0755 0:0 - -\n")
+        );
+        let bookworm = vec!["bookworm".to_string()];
+        assert_eq!(
+            of_platforms(&committed, &bookworm),
+            format!("{HEADER}bookworm/web:/etc\tdir 0755 0:0 - -\n"),
+            "bookworm-tools is another platform"
+        );
+        let rendered = format!(
+            "{HEADER}trixie/web:/etc\tdir 0700 0:0 - -\ntrixie/web:/etc/a\tfile 0644 0:0 1 ab\n"
+        );
+        assert_eq!(
+            replace_platforms(&committed, &rendered, &trixie),
+            format!("{HEADER}bookworm-tools/web:/etc\tdir 0755 0:0 - -\nbookworm/web:/etc\tdir 0755 0:0 - -\ntrixie/web:/etc\tdir 0700 0:0 - -\ntrixie/web:/etc/a\tfile 0644 0:0 1 ab\n")
+        );
     }
 }

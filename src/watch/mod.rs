@@ -428,6 +428,7 @@ impl Monitor {
                     (Verdict::Pass, _) => "pass",
                     (Verdict::Fail, _) => "fail",
                     (Verdict::Error, _) => "error",
+                    (Verdict::Skipped, _) => "skipped",
                 };
                 rows.push(ResultRow {
                     target: e.target.clone(),
@@ -647,6 +648,7 @@ impl Monitor {
                         Seen::Fail { at: first_at }
                     }
                     Verdict::Error => Seen::Error { at: first_at },
+                    Verdict::Skipped => Seen::Nothing,
                 }
             };
             if flapped[i] {
@@ -702,6 +704,7 @@ impl Monitor {
                 file: check.file.display().to_string(),
                 line: check.line,
                 host: None,
+                platform: None,
             });
         }
         results

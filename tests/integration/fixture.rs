@@ -486,3 +486,152 @@ fn unchunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// Debian's sshd on a loopback port, accepting a throwaway key for root; `ssh_config` is a
+/// client configuration that uses the key and knows the host key.
+pub struct Sshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    _daemon: Daemon,
+}
+
+impl Sshd {
+    /// Starts sshd with its keys and configuration in `dir`.
+    pub fn start(dir: &Path) -> Sshd {
+        let keygen = |path: &Path| {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path)
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success());
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        keygen(&dir.join("host_key"));
+        keygen(&dir.join("client_key"));
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = free_port();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let daemon = Daemon::start(
+            "/usr/sbin/sshd",
+            &[
+                "-D",
+                "-e",
+                "-f",
+                &dir.join("sshd_config").display().to_string(),
+            ],
+            &dir.join("sshd.log"),
+        );
+        wait_for_port(port);
+        let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {host_key}"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ssh_config"),
+            format!(
+                "Host 127.0.0.1\n  IdentityFile {0}/client_key\n  UserKnownHostsFile {0}/known_hosts\n  IdentitiesOnly yes\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        Sshd {
+            port,
+            dir: dir.to_path_buf(),
+            _daemon: daemon,
+        }
+    }
+
+    /// The client configuration.
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+
+    /// What sshd logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+}
+
+/// A throwaway CA (ca.pem, ca-key.pem) in `dir`, a server certificate for 127.0.0.1
+/// (server-cert.pem, server-key.pem) and a client certificate (cert.pem, key.pem, as
+/// `DOCKER_CERT_PATH` expects them), all signed by it.
+pub fn certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=drydock test CA",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}-key.pem"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}-cert.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]);
+    }
+    std::fs::copy(dir.join("client-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("client-key.pem"), dir.join("key.pem")).unwrap();
+}

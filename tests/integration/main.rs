@@ -5,11 +5,13 @@ mod fixture;
 
 mod api;
 mod checks;
+mod engines;
 mod faults;
 mod hosts;
 mod identity;
 mod init;
 mod ownership;
+mod platforms;
 mod reports;
 mod repository;
 mod roles;

@@ -229,74 +229,112 @@ fn the_pre_push_hook_blocks_a_push_when_the_run_fails() {
     let _ = std::fs::remove_dir_all(&remote);
 }
 
-/// The workflow files are valid GitHub Actions structure.
+/// A validator installed by scripts/test (`target/test-tools`, or `DRYDOCK_TEST_TOOLS`).
+fn validator(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("DRYDOCK_TEST_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/bin"));
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test installs it (pip install check-jsonschema kubernetes-validate into target/test-tools)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `program args files`; its exit status and output.
+fn validate(program: &Path, args: &[&str], files: &[&Path]) -> (bool, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The CI files drydock ships validate against their platforms' schemas (GitHub's workflow
+/// schema, GitLab CI's, Kubernetes' Job), and a broken copy of each does not.
 #[test]
-fn github_workflows_have_valid_structure() {
+fn ci_examples_validate_against_their_schemas() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let files = [
+    let jsonschema = validator("check-jsonschema");
+    let kubernetes = validator("kubernetes-validate");
+    let workflows: Vec<std::path::PathBuf> = [
         ".github/workflows/ci.yml",
         "examples/github/pull-request.yml",
         "examples/github/promote.yml",
         "examples/github/nightly.yml",
-    ];
-    for file in files {
-        let text =
-            std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let doc = drydock::config::yaml::parse(&text)
-            .unwrap_or_else(|e| panic!("{file}:{}: {}", e.pos.line, e.message))
-            .expect("not empty");
-        let top = map(&doc, file);
-        for key in ["name", "on", "jobs"] {
-            assert!(get(top, key).is_some(), "{file}: missing `{key}`");
-        }
-        let jobs = map(get(top, "jobs").unwrap(), file);
-        assert!(!jobs.is_empty(), "{file}: no jobs");
-        for job in jobs {
-            let body = map(&job.value, file);
-            assert!(
-                get(body, "runs-on").is_some(),
-                "{file}: job {} has no runs-on",
-                job.key
-            );
-            let drydock::config::yaml::Value::Seq(steps) =
-                &get(body, "steps").expect("steps").value
-            else {
-                panic!("{file}: steps of {} is not a list", job.key)
-            };
-            assert!(!steps.is_empty());
-            for step in steps {
-                let step = map(step, file);
-                assert!(
-                    get(step, "uses").is_some() ^ get(step, "run").is_some(),
-                    "{file}: a step needs exactly one of uses/run"
-                );
-            }
-        }
-    }
-    let pr = std::fs::read_to_string(root.join("examples/github/pull-request.yml")).unwrap();
-    assert!(
-        pr.contains("drydock run --junit"),
-        "the PR workflow runs drydock with JUnit"
-    );
-    let promote = std::fs::read_to_string(root.join("examples/github/promote.yml")).unwrap();
-    assert!(promote.contains("drydock promote --push"));
-    let nightly = std::fs::read_to_string(root.join("examples/github/nightly.yml")).unwrap();
-    assert!(nightly.contains("schedule"));
-}
+        "examples/github/matrix.yml",
+    ]
+    .iter()
+    .map(|f| root.join(f))
+    .collect();
+    let files: Vec<&Path> = workflows.iter().map(|p| p.as_path()).collect();
+    let github = ["--builtin-schema", "vendor.github-workflows"];
+    let (ok, said) = validate(&jsonschema, &github, &files);
+    assert!(ok, "{said}");
+    let gitlab_file = root.join("examples/gitlab/.gitlab-ci.yml");
+    let gitlab = ["--builtin-schema", "vendor.gitlab-ci"];
+    let (ok, said) = validate(&jsonschema, &gitlab, &[&gitlab_file]);
+    assert!(ok, "{said}");
+    let job = root.join("examples/kubernetes/indexed-job.yaml");
+    let (ok, said) = validate(&kubernetes, &["--strict"], &[&job]);
+    assert!(ok, "{said}");
 
-fn map<'a>(
-    node: &'a drydock::config::yaml::Node,
-    file: &str,
-) -> &'a [drydock::config::yaml::Entry] {
-    match &node.value {
-        drydock::config::yaml::Value::Map(entries) => entries,
-        _ => panic!("{file}:{}: expected a mapping", node.pos.line),
-    }
-}
+    // The validators do reject: a broken copy of each fails.
+    let broken = std::env::temp_dir().join(format!("drydock-it-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&broken).unwrap();
+    let corrupt = |from: &Path, name: &str, what: &str, into: &str| {
+        let text = std::fs::read_to_string(from).unwrap();
+        assert!(text.contains(what), "{}: no `{what}`", from.display());
+        let path = broken.join(name);
+        std::fs::write(&path, text.replacen(what, into, 1)).unwrap();
+        path
+    };
+    let bad = corrupt(&workflows[4], "matrix.yml", "runs-on:", "runs_on:");
+    assert!(!validate(&jsonschema, &github, &[&bad]).0);
+    let bad = corrupt(&gitlab_file, "gitlab.yml", "parallel: 4", "parallel: many");
+    assert!(!validate(&jsonschema, &gitlab, &[&bad]).0);
+    let bad = corrupt(&job, "job.yaml", "completionMode:", "completionModes:");
+    assert!(!validate(&kubernetes, &["--strict"], &[&bad]).0);
+    let _ = std::fs::remove_dir_all(&broken);
 
-fn get<'a>(
-    entries: &'a [drydock::config::yaml::Entry],
-    key: &str,
-) -> Option<&'a drydock::config::yaml::Node> {
-    entries.iter().find(|e| e.key == key).map(|e| &e.value)
+    // What each example is for.
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    assert!(read("examples/github/pull-request.yml").contains("drydock run --junit"));
+    assert!(read("examples/github/promote.yml").contains("drydock promote --push"));
+    assert!(read("examples/github/nightly.yml").contains("schedule"));
+    let matrix = read("examples/github/matrix.yml");
+    for needed in [
+        "fail-fast: false",
+        "--partition \"hash:${{ matrix.shard }}/${SHARDS}\"",
+        "drydock report merge shards/*.json --rerun-flaky rerun.txt",
+    ] {
+        assert!(matrix.contains(needed), "matrix.yml: no `{needed}`");
+    }
+    let gitlab = read("examples/gitlab/.gitlab-ci.yml");
+    for needed in [
+        "parallel: 4",
+        "hash:${CI_NODE_INDEX}/${CI_NODE_TOTAL}",
+        "drydock report merge shard-*.json",
+    ] {
+        assert!(gitlab.contains(needed), ".gitlab-ci.yml: no `{needed}`");
+    }
+    let job = read("examples/kubernetes/indexed-job.yaml");
+    for needed in [
+        "completionMode: Indexed",
+        "hash:$((JOB_COMPLETION_INDEX + 1))/4",
+        "podFailurePolicy:",
+        "values: [3]",
+    ] {
+        assert!(job.contains(needed), "indexed-job.yaml: no `{needed}`");
+    }
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fixture::{
-    dockerfile_image, free_port, http_get, wait_for_port, Container, Daemon, Project,
+    certificates, dockerfile_image, free_port, http_get, wait_for_port, Container, Daemon, Project,
+    Sshd,
 };
 
 /// nginx on Debian, started by hand (the container's PID 1 sleeps).
@@ -445,56 +446,12 @@ fn an_unreachable_target_is_never_a_failure_and_a_late_receiver_gets_the_same_id
 fn local_and_ssh_targets_run_the_same_checks() {
     let project = project("it-watch-ssh");
     let dir = project.path().to_path_buf();
-    let port = free_port();
+    let sshd = Sshd::start(&dir);
+    let port = sshd.port;
     let project = project.file(
         "checks.yaml",
         &format!("- name: root exists\n  user: root\n- name: os release\n  file: /etc/os-release\n- name: sshd listens\n  port: {port}\n- name: sshd from the monitor\n  from: drydock\n  port: {port}\n- name: a command\n  command: uname -s\n  stdout: [Linux]\n"),
     );
-    let keygen = |path: &std::path::Path| {
-        let status = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(path)
-            .status()
-            .expect("ssh-keygen");
-        assert!(status.success());
-    };
-    keygen(&dir.join("host_key"));
-    keygen(&dir.join("client_key"));
-    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    std::fs::write(
-        dir.join("sshd_config"),
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let _sshd = Daemon::start(
-        "/usr/sbin/sshd",
-        &[
-            "-D",
-            "-e",
-            "-f",
-            &dir.join("sshd_config").display().to_string(),
-        ],
-        &dir.join("sshd.log"),
-    );
-    wait_for_port(port);
-    let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-    std::fs::write(
-        dir.join("known_hosts"),
-        format!("[127.0.0.1]:{port} {host_key}"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("ssh_config"),
-        format!(
-            "Host 127.0.0.1\n  IdentityFile {0}/client_key\n  UserKnownHostsFile {0}/known_hosts\n  IdentitiesOnly yes\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
     let ssh_target = format!("ssh://root@127.0.0.1:{port}");
     let run = project.drydock(&[
         "watch",
@@ -679,71 +636,6 @@ print("ready", flush=True)
 threading.Event().wait()
 "#;
 
-/// A throwaway CA and a server certificate for 127.0.0.1 signed by it, in `dir`.
-fn certificates(dir: &std::path::Path) {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=drydock test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
-}
-
 #[test]
 fn mail_goes_over_starttls_with_a_login_and_never_in_the_clear() {
     let project = project("it-watch-smtps").file(
@@ -761,8 +653,8 @@ fn mail_goes_over_starttls_with_a_login_and_never_in_the_clear() {
             &dir.join("smtp.py").display().to_string(),
             &port.to_string(),
             &maildir.display().to_string(),
-            &dir.join("server.pem").display().to_string(),
-            &dir.join("server.key").display().to_string(),
+            &dir.join("server-cert.pem").display().to_string(),
+            &dir.join("server-key.pem").display().to_string(),
             "ops",
             "right-password",
         ],

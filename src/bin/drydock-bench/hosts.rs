@@ -169,8 +169,9 @@ pub fn bench_project(
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let bundled = config::load_project(&config::discover(&cwd).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
-    let dockerfile = std::fs::read_to_string(bundled.root.join(&bundled.default_image.dockerfile))
-        .map_err(|e| e.to_string())?;
+    let dockerfile =
+        std::fs::read_to_string(bundled.root.join(&bundled.platforms[0].image.dockerfile))
+            .map_err(|e| e.to_string())?;
     let base =
         std::fs::read_to_string(bundled.root.join("drydock.yaml")).map_err(|e| e.to_string())?;
     let base_block: String = base

@@ -2,7 +2,8 @@
 //! pipeline` (drydock against Molecule and the provisioning floor), `drydock-bench hosts` (a
 //! three-host project against its floor), `drydock-bench systemd` (boot cost, a systemd
 //! project against its floor), `drydock-bench requirements` (the roles cache), `drydock-bench api` (the HTTP API under
-//! wrk), or `all`.
+//! wrk), `drydock-bench platforms` (two platforms against one, `report merge` of 100 shards,
+//! planning 50 hosts × 3 platforms), or `all`.
 //!
 //! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
@@ -11,6 +12,7 @@ mod api;
 mod hosts;
 mod micro;
 mod pipeline;
+mod platforms;
 mod soak;
 mod stats;
 mod systemd;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 use drydock::docker::Engine;
 
 const USAGE: &str =
-    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|api|all|soak] [--rounds N] [--runs N] [--minutes M]";
+    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|api|platforms|all|soak] [--rounds N] [--runs N] [--minutes M]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
             | "requirements"
             | "watch"
             | "api"
+            | "platforms"
             | "all"
             | "soak"
     ) {
@@ -119,6 +122,10 @@ async fn run(
     }
     if what == "hosts" || what == "all" {
         let result = hosts::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "platforms" || what == "all" {
+        let result = platforms::run(&engine, rounds.unwrap_or(3)).await?;
         rows.extend(result.rows());
     }
     if what == "systemd" || what == "all" {

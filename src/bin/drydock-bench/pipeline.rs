@@ -114,7 +114,34 @@ pub async fn run_drydock(
     project: &config::Project,
     checks: &[config::Check],
 ) -> Result<RunReport, String> {
-    let options = RunOptions::new(project.clone(), checks.to_vec());
+    run_drydock_plan(engine, plan(project, checks, &Default::default()).await?).await
+}
+
+/// The plan of `project` for the units `choice` takes, hosts from its inventory.
+pub async fn plan(
+    project: &config::Project,
+    checks: &[config::Check],
+    choice: &drydock::plan::UnitChoice,
+) -> Result<drydock::plan::Plan, String> {
+    let hosts = drydock::provision::inventory::hosts(project)
+        .await
+        .map_err(|e| e.to_string())?;
+    drydock::plan::Plan::new(
+        project.clone(),
+        checks.to_vec(),
+        Default::default(),
+        hosts,
+        choice,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// One in-process `drydock run` of `plan` that must pass.
+pub async fn run_drydock_plan(
+    engine: &Engine,
+    plan: drydock::plan::Plan,
+) -> Result<RunReport, String> {
+    let options = RunOptions::new(plan);
     let report = drydock_run(
         engine,
         options,

@@ -35,7 +35,7 @@ impl Provisioner for Ansible<'_> {
 
     async fn provision(
         &self,
-        _engine: &Engine,
+        engine: &Engine,
         request: &Request<'_>,
         output: &Output<'_>,
     ) -> Result<Outcome, ProvisionError> {
@@ -110,6 +110,10 @@ impl Provisioner for Ansible<'_> {
             .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
             .env("ANSIBLE_SYSTEM_WARNINGS", "0")
             .env("PYTHONUNBUFFERED", "1");
+        // The docker connection plugin drives the docker CLI: point it at this very engine.
+        if let Some(host) = engine.host_for_tools() {
+            command.env("DOCKER_HOST", host);
+        }
         for var in request.env {
             command.env(&var.name, &var.value);
         }
