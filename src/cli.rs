@@ -367,6 +367,9 @@ pub struct RunArgs {
     /// project's `reboot: true`; needs `images.default.init: systemd`).
     #[arg(long, env = "DRYDOCK_REBOOT")]
     pub reboot: bool,
+    /// Do not record which task wrote which path, nor show the second run's `--diff`.
+    #[arg(long, env = "DRYDOCK_NO_BLAME")]
+    pub no_blame: bool,
     /// Record the run in this history store (default: watch.history, else
     /// .drydock/history.db), for `drydock serve`.
     #[arg(long, value_name = "PATH", env = "DRYDOCK_HISTORY")]

@@ -32,3 +32,4 @@ pub mod secret;
 pub mod session;
 pub mod state;
 pub mod watch;
+pub mod written;

@@ -73,6 +73,8 @@ pub async fn check(
         },
         checks: results,
         changed_paths: Vec::new(),
+        changes: Vec::new(),
+        written_by: Default::default(),
         attempts: 1,
         duration_ms: elapsed.as_millis() as u64,
     });

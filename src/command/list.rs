@@ -8,6 +8,7 @@ use super::{Exit, Outcome};
 use crate::cli::{Cli, Format, ListArgs};
 use crate::config;
 use crate::error::Error;
+use crate::outcome::ScenarioKind;
 use crate::plan::{Placement, Plan, Unit};
 
 /// `drydock list`.
@@ -174,24 +175,39 @@ fn render(plan: &Plan) -> String {
         .first()
         .map(|u| u.scenarios.clone())
         .unwrap_or_default();
+    let width = scenarios
+        .iter()
+        .map(|k| k.name().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     for kind in &scenarios {
-        let what = match kind.name().as_str() {
-            "fresh" => "default image + working tree".to_string(),
-            "upgrade" => format!(
+        let what = match kind {
+            ScenarioKind::Fresh => "default image + working tree".to_string(),
+            ScenarioKind::Upgrade => format!(
                 "production image ({}) + working tree",
                 project.production.git_ref
             ),
-            "idempotence" => "the fresh container provisioned a second time".to_string(),
-            other => format!(
-                "{}: rebooted, checked again",
-                other.trim_end_matches("-reboot")
-            ),
+            ScenarioKind::UpgradeFrom(git_ref) => {
+                format!("production image of the older {git_ref} + working tree")
+            }
+            ScenarioKind::Idempotence => {
+                "the fresh container provisioned a second time".to_string()
+            }
+            ScenarioKind::Reboot(of) => format!("{of}: rebooted, checked again"),
+            other => other.name(),
         };
-        out.push_str(&format!("  {:<12} {what}\n", kind.name()));
+        out.push_str(&format!("  {:<width$} {what}\n", kind.name()));
     }
+    let upgrades: Vec<String> = scenarios
+        .iter()
+        .filter(|k| k.is_upgrade())
+        .map(|k| k.name())
+        .collect();
     out.push_str(&format!(
-        "  {:<12} fresh vs upgrade state under {}\n\nchecks:\n",
+        "  {:<width$} fresh vs {} state under {}\n\nchecks:\n",
         "diff",
+        upgrades.join(", "),
         project.diff.paths.join(" ")
     ));
     let mut count = 0;

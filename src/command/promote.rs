@@ -81,6 +81,7 @@ async fn body(session: &Session, plan: &Plan, args: &PromoteArgs) -> Result<RunR
                 .map(|i| i.production_source.clone())
                 .unwrap_or_default(),
             production_built: images.iter().all(|i| i.production_built),
+            upgrade_from: Vec::new(),
         },
     };
     crate::pipeline::run::describe(&mut report, plan);
@@ -148,6 +149,7 @@ async fn promote_unit(
             .join(", "),
         production_source: format!("promoted from HEAD @ {short}"),
         production_built: false,
+        upgrade_from: Vec::new(),
     };
     match outcome.status {
         Status::Ok => {}

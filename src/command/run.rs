@@ -70,6 +70,9 @@ pub async fn run(
         let verdict = report.verdict;
         return Ok(reported(report, verdict, &args.reports, playbook));
     }
+    // An `upgrade_from` ref that names no commit is a configuration error, found before the
+    // engine is asked for anything.
+    crate::pipeline::run::older_versions(&plan.project).await?;
     let engine = connect(cli, events, &cancel).await?;
     let options = RunOptions {
         plan,
@@ -79,6 +82,7 @@ pub async fn run(
         provision_timeout: args.provision_timeout,
         jobs: args.jobs.unwrap_or_else(crate::pipeline::run::default_jobs),
         source: Some(source),
+        blame: !args.no_blame,
     };
     let report = crate::pipeline::run::run(&engine, options, events, cancel).await?;
     record(&history, retention, &report, events);
@@ -117,6 +121,56 @@ async fn source_of(plan: &Plan) -> Source {
         config_digest: hasher.finalize().to_hex()[..16].to_string(),
         partition: plan.partition.map(|p| p.to_string()),
         all_units: plan.all_units.clone(),
+        file_url: file_url(&project.root).await,
+    }
+}
+
+/// Where a file of the project's repository can be read at a commit (`{commit}`, `{file}`,
+/// `{line}` to fill in): on GitHub Actions from its variables, else from the `origin` remote
+/// when it is on GitHub or GitLab.
+async fn file_url(root: &Path) -> Option<String> {
+    let git = |args: &'static [&'static str]| async move {
+        crate::process::git(root, args)
+            .await
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out).trim().to_string())
+    };
+    let prefix = git(&["rev-parse", "--show-prefix"]).await?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let web = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY")) {
+        (Some(server), Some(repository)) => {
+            format!("{}/{repository}/blob", server.trim_end_matches('/'))
+        }
+        _ => web_of_remote(&git(&["remote", "get-url", "origin"]).await?)?,
+    };
+    Some(format!("{web}/{{commit}}/{prefix}{{file}}#L{{line}}"))
+}
+
+/// The web address of files in a GitHub or GitLab repository, from its remote URL
+/// (`git@github.com:o/r.git`, `https://gitlab.com/o/r`, `ssh://git@github.com/o/r.git`).
+fn web_of_remote(remote: &str) -> Option<String> {
+    let rest = remote
+        .strip_prefix("https://")
+        .or_else(|| remote.strip_prefix("http://"))
+        .or_else(|| remote.strip_prefix("ssh://"))
+        .unwrap_or(remote);
+    let rest = rest.split_once('@').map_or(rest, |(_, r)| r);
+    let (host, path) = rest.split_once([':', '/'])?;
+    // `host:port/path` over ssh.
+    let path = match path.split_once('/') {
+        Some((port, p)) if port.chars().all(|c| c.is_ascii_digit()) => p,
+        _ => path,
+    };
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    if path.is_empty() || path.contains("..") {
+        return None;
+    }
+    if host == "github.com" {
+        Some(format!("https://github.com/{path}/blob"))
+    } else if host == "gitlab.com" || host.starts_with("gitlab.") {
+        Some(format!("https://{host}/{path}/-/blob"))
+    } else {
+        None
     }
 }
 
@@ -162,6 +216,33 @@ fn verdict(report: &RunReport, fail_on_flaky: bool) -> Verdict {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn github_and_gitlab_remotes_give_their_file_pages() {
+        use super::web_of_remote;
+        for remote in [
+            "git@github.com:acme/infra.git",
+            "https://github.com/acme/infra",
+            "ssh://git@github.com/acme/infra.git",
+            "https://token@github.com/acme/infra.git",
+        ] {
+            assert_eq!(
+                web_of_remote(remote).as_deref(),
+                Some("https://github.com/acme/infra/blob"),
+                "{remote}"
+            );
+        }
+        assert_eq!(
+            web_of_remote("git@gitlab.com:acme/ops/infra.git").as_deref(),
+            Some("https://gitlab.com/acme/ops/infra/-/blob")
+        );
+        assert_eq!(
+            web_of_remote("ssh://git@gitlab.example.org:2222/acme/infra.git").as_deref(),
+            Some("https://gitlab.example.org/acme/infra/-/blob")
+        );
+        assert_eq!(web_of_remote("/srv/git/infra.git"), None);
+        assert_eq!(web_of_remote("https://git.example.org/infra.git"), None);
+    }
+
     use super::*;
     use crate::outcome::CheckResult;
     use crate::report::{Command, ScenarioReport};

@@ -145,6 +145,9 @@ pub struct Production {
     pub git_ref: String,
     /// A registry reference to pull/push the production image.
     pub image: Option<String>,
+    /// Older git refs whose servers must upgrade cleanly too (`upgrade_from`), each its own
+    /// production image and `upgrade@<ref>` scenario.
+    pub upgrade_from: Vec<String>,
 }
 
 /// Why a reboot needs an init system.
@@ -218,6 +221,7 @@ pub fn validate(
         None => Some(Production {
             git_ref: "main".into(),
             image: None,
+            upgrade_from: Vec::new(),
         }),
     };
     let checks = required(diags, doc, top, "", "checks").and_then(|n| {
@@ -640,16 +644,40 @@ pub(super) fn git_ref(
 fn production(diags: &mut Diagnostics<'_>, node: &Node) -> Option<Production> {
     const KEY: &str = "production";
     let entries = diags.map(node, KEY)?;
-    diags.known_keys(entries, KEY, &["ref", "image"]);
-    let git_ref = optional(entries, "ref", |n| {
+    diags.known_keys(entries, KEY, &["ref", "image", "upgrade_from"]);
+    let main_ref = optional(entries, "ref", |n| {
         let text = diags.non_empty_text(n, "production.ref")?;
         git_ref(diags, n, "production.ref", text)
     });
     let image = optional(entries, "image", |n| {
         diags.non_empty_text(n, "production.image")
     });
+    let main = main_ref.clone().flatten().unwrap_or_else(|| "main".into());
+    let upgrade_from = optional(entries, "upgrade_from", |n| {
+        const KEY: &str = "production.upgrade_from";
+        let refs = diags.text_list(n, KEY)?;
+        let mut seen: Vec<String> = Vec::new();
+        for r in refs {
+            let r = git_ref(diags, n, KEY, r)?;
+            if r == main {
+                diags.error(
+                    n.pos,
+                    KEY,
+                    format!("`{r}` is `production.ref` itself, whose upgrade scenario is `upgrade`; list only older refs"),
+                );
+                return None;
+            }
+            if seen.contains(&r) {
+                diags.error(n.pos, KEY, format!("`{r}` is listed twice"));
+                return None;
+            }
+            seen.push(r);
+        }
+        Some(seen)
+    });
     Some(Production {
-        git_ref: git_ref?.unwrap_or_else(|| "main".into()),
+        git_ref: main_ref?.unwrap_or_else(|| "main".into()),
         image: image?,
+        upgrade_from: upgrade_from?.unwrap_or_default(),
     })
 }

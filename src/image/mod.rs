@@ -18,6 +18,9 @@ pub const LABEL_CACHE_KEY: &str = "io.drydock.cache-key";
 pub const LABEL_DEFAULT_IMAGE: &str = "io.drydock.default-image";
 /// Label on production images: the commit whose tree provisioned them.
 pub const LABEL_COMMIT: &str = "io.drydock.commit";
+/// Label on production images: which task of their build last wrote each path
+/// (a `written::Written` as JSON), so a cached or promoted image still says.
+pub const LABEL_WRITTEN_BY: &str = "io.drydock.written-by";
 
 /// Why an image could not be had.
 #[derive(Debug, thiserror::Error)]

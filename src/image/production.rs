@@ -61,11 +61,7 @@ pub async fn resolve(
     events: &Events,
 ) -> Result<Resolution, ImageError> {
     let tags = Tags::new(&project.name, platform);
-    let each: Vec<Option<&str>> = if hosts.is_empty() {
-        vec![None]
-    } else {
-        hosts.iter().map(|h| Some(h.as_str())).collect()
-    };
+    let each = each_host(hosts);
     let promoted: Vec<String> = each.iter().map(|h| tags.production_of(*h)).collect();
     if all_present(engine, &promoted).await? {
         let labels = engine.image_labels(&promoted[0]).await?;
@@ -116,6 +112,22 @@ pub async fn resolve(
 
     let git_ref = &project.production.git_ref;
     let commit = resolve_commit(&project.root, git_ref).await?;
+    of_commit(engine, project, platform, hosts, default, git_ref, commit).await
+}
+
+/// The production images of `git_ref` (at `commit`) for `hosts`: a cached build on the current
+/// default image, else a build is needed. How an `upgrade_from` ref's images are had.
+pub async fn of_commit(
+    engine: &Engine,
+    project: &Project,
+    platform: Option<&str>,
+    hosts: &[String],
+    default: &DefaultImage,
+    git_ref: &str,
+    commit: String,
+) -> Result<Resolution, ImageError> {
+    let tags = Tags::new(&project.name, platform);
+    let each = each_host(hosts);
     let built: Vec<String> = each
         .iter()
         .map(|h| tags.production_commit_of(&commit, *h))
@@ -137,10 +149,19 @@ pub async fn resolve(
     let tree = extract(&project.root, &commit).await?;
     Ok(Resolution::Build {
         commit,
-        git_ref: git_ref.clone(),
+        git_ref: git_ref.to_string(),
         tree,
         tags: built,
     })
+}
+
+/// Each host's name, or the one unnamed host of a single-host project.
+fn each_host(hosts: &[String]) -> Vec<Option<&str>> {
+    if hosts.is_empty() {
+        vec![None]
+    } else {
+        hosts.iter().map(|h| Some(h.as_str())).collect()
+    }
 }
 
 async fn all_present(engine: &Engine, images: &[String]) -> Result<bool, ImageError> {

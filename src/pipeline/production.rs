@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::event::{Ending, Scope};
 use crate::image::{self, production::Resolution, DefaultImage};
 use crate::provision::{self, Machine, Outcome, Status};
+use crate::written::Written;
 
 /// Stands up one container per host on a new network of `role`, each from its image, answering
 /// to its host name there. Containers of several hosts are called `<role>-<host>`.
@@ -151,8 +152,21 @@ pub async fn provision_tree(
 }
 
 impl Provisioned {
-    /// Commits each host's container as its tag (in host order) with `labels`, then removes
-    /// it; returns the image ids.
+    /// Per host (in host order), which task last wrote each path.
+    pub fn written(&self) -> Vec<Written> {
+        self.machines
+            .iter()
+            .map(|m| {
+                self.outcome
+                    .host(&m.host.name)
+                    .map(|h| h.written.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Commits each host's container as its tag (in host order) with `labels` and the record
+    /// of which task wrote what on it, then removes it; returns the image ids.
     pub async fn commit(
         &self,
         session: &Session,
@@ -160,10 +174,15 @@ impl Provisioned {
         labels: HashMap<String, String>,
     ) -> Result<Vec<String>, Error> {
         let mut ids = Vec::new();
-        for (machine, tag) in self.machines.iter().zip(tags) {
+        for ((machine, tag), written) in self.machines.iter().zip(tags).zip(self.written()) {
+            let mut labels = labels.clone();
+            labels.insert(
+                image::LABEL_WRITTEN_BY.into(),
+                session.secrets.mask(&written.to_label()),
+            );
             let id = session
                 .engine
-                .commit(&machine.container, tag, labels.clone(), &self.image)
+                .commit(&machine.container, tag, labels, &self.image)
                 .await?;
             session.janitor.remove(&machine.container).await;
             ids.push(id);
@@ -219,8 +238,8 @@ pub fn nothing_ran(outcome: &Outcome, hosts: &[Host], what: &str) -> Option<Stri
     ))
 }
 
-/// The production images a run upgrades: one per host, where they came from, and whether this
-/// run built them.
+/// The production images a run upgrades: one per host, where they came from, whether this
+/// run built them, and which task of their build wrote what.
 pub struct Production {
     /// Per host (in host order), the reference to start its container from.
     pub images: Vec<String>,
@@ -228,10 +247,23 @@ pub struct Production {
     pub why: String,
     /// Whether this run built them.
     pub built: bool,
+    /// The commit whose tree provisioned them, when known.
+    pub commit: Option<String>,
+    /// Per host (in host order), which task of the build last wrote each path (empty when the
+    /// image does not say: pulled from elsewhere, built by an older drydock).
+    pub written: Vec<Written>,
 }
 
-/// Resolves the production images, building them from `production.ref` when no usable ones
-/// exist.
+/// Which production version a scenario upgrades.
+#[derive(Debug, Clone, Copy)]
+pub enum Version<'a> {
+    /// The one `production.ref` names: a promoted or pulled image counts.
+    Current,
+    /// An older ref of `production.upgrade_from`, at this commit: always its own build.
+    Older(&'a str, &'a str),
+}
+
+/// Resolves the production images of `version`, building them when no usable ones exist.
 #[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     session: &Session,
@@ -239,37 +271,62 @@ pub async fn resolve(
     platform: &Platform,
     hosts: &[Host],
     default: &DefaultImage,
+    version: Version<'_>,
     timeout: Duration,
     scope: &Scope,
     jobs: Option<&Jobs>,
 ) -> Result<Production, Error> {
     let events = &session.events;
     let started = Instant::now();
-    // One production build per (default image, commit) on this machine: a concurrent run waits
-    // here and then finds the cached image.
-    let _lock = image::machine_lock(&format!(
-        "production-{}-{}",
-        project.name,
-        image::short_commit(&default.id.replace("sha256:", ""))
-    ))
-    .await?;
     let tagged = tagged_hosts(hosts);
-    let resolution = image::production::resolve(
-        &session.engine,
-        project,
-        platform.name.as_deref(),
-        &tagged,
-        default,
-        events,
-    )
-    .await?;
+    let default_key = image::short_commit(&default.id.replace("sha256:", "")).to_string();
+    // One production build per (default image, version) on this machine: a concurrent run
+    // waits here and then finds the cached image.
+    let (_lock, resolution) = match version {
+        Version::Current => {
+            let lock =
+                image::machine_lock(&format!("production-{}-{default_key}", project.name)).await?;
+            let resolution = image::production::resolve(
+                &session.engine,
+                project,
+                platform.name.as_deref(),
+                &tagged,
+                default,
+                events,
+            )
+            .await?;
+            (lock, resolution)
+        }
+        Version::Older(git_ref, commit) => {
+            let lock = image::machine_lock(&format!(
+                "production-{}-{default_key}-{}",
+                project.name,
+                image::short_commit(commit)
+            ))
+            .await?;
+            let resolution = image::production::of_commit(
+                &session.engine,
+                project,
+                platform.name.as_deref(),
+                &tagged,
+                default,
+                git_ref,
+                commit.to_string(),
+            )
+            .await?;
+            (lock, resolution)
+        }
+    };
     let (commit, git_ref, tree, tags) = match resolution {
         Resolution::Ready { images, why } => {
+            let (commit, written) = recorded(session, &images).await;
             events.finished(scope, Ending::Reused, started.elapsed());
             return Ok(Production {
                 images,
                 why,
                 built: false,
+                commit,
+                written,
             });
         }
         Resolution::Build {
@@ -281,9 +338,13 @@ pub async fn resolve(
     };
     let short = image::short_commit(&commit).to_string();
     events.stage(scope, format!("building from {git_ref} @ {short}"));
+    let kind = match version {
+        Version::Current => "production".to_string(),
+        Version::Older(..) => format!("production-{}", container_safe(&git_ref)),
+    };
     let role = match &platform.name {
-        Some(name) => format!("{name}-production"),
-        None => "production".to_string(),
+        Some(name) => format!("{name}-{kind}"),
+        None => kind,
     };
     let provisioned = provision_tree(
         session,
@@ -308,16 +369,20 @@ pub async fn resolve(
         return Err(Error::Infrastructure {
             part: "production image".into(),
             message: format!(
-                "the production image could not be built: provisioning the default image with {git_ref} @ {short} failed ({}); the upgrade path cannot be judged until the production version provisions, or a production image is promoted",
-                provisioned.failure()
+                "the production image of {git_ref} could not be built: provisioning the default image with {git_ref} @ {short} failed ({}); the upgrade from {git_ref} cannot be judged until that version provisions{}",
+                provisioned.failure(),
+                match version {
+                    Version::Current => ", or a production image is promoted",
+                    Version::Older(..) => "",
+                }
             ),
         });
     }
+    let written = provisioned.written();
     let labels = image::production::labels(project, default, &commit)
         .into_iter()
         .collect();
     provisioned.commit(session, &tags, labels).await?;
-    image::prune_superseded(&session.engine, &project.name, &tags).await;
     let why = format!(
         "built from {git_ref} @ {short} in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -327,5 +392,38 @@ pub async fn resolve(
         images: tags,
         why,
         built: true,
+        commit: Some(commit),
+        written,
     })
+}
+
+/// What production images say of themselves: the commit they were built from and, per image,
+/// which task of the build wrote what.
+async fn recorded(session: &Session, images: &[String]) -> (Option<String>, Vec<Written>) {
+    let mut commit = None;
+    let mut written = Vec::new();
+    for image in images {
+        let labels = session.engine.image_labels(image).await.unwrap_or_default();
+        commit = commit.or_else(|| labels.get(image::LABEL_COMMIT).cloned());
+        written.push(
+            labels
+                .get(image::LABEL_WRITTEN_BY)
+                .map(|l| Written::from_label(l))
+                .unwrap_or_default(),
+        );
+    }
+    (commit.filter(|c| !c.is_empty()), written)
+}
+
+/// `text` as a container name allows it: letters, digits, `_`, `.`, `-`; anything else `-`.
+pub fn container_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }

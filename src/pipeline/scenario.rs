@@ -18,8 +18,9 @@ use crate::event::{Ending, Scope};
 use crate::outcome::{CheckResult, PathChange, ScenarioKind, Verdict};
 use crate::plan::{Plan, Unit};
 use crate::provision::{self, Machine, Outcome, Status, UnmatchedPlay};
-use crate::report::{HostProvision, ProvisionReport, ScenarioReport};
+use crate::report::{HostProvision, ProvisionReport, ScenarioReport, WrittenBy};
 use crate::state::{diff, Ignore, Manifest};
+use crate::written::Written;
 
 /// How long checks that fail right after a reboot are asked again before they count.
 pub const SETTLE: Duration = Duration::from_secs(20);
@@ -38,6 +39,8 @@ pub struct Scenarios<'a> {
     pub timeout: Duration,
     /// How many containers may provision at once.
     pub jobs: Jobs,
+    /// Whether to record which task wrote which path, and show the second run's diffs.
+    pub blame: bool,
 }
 
 /// What one scenario ended with.
@@ -48,6 +51,8 @@ pub struct ScenarioRun {
     pub machines: Vec<Machine>,
     /// Each host's state (in host order), when every host got that far.
     pub manifests: Vec<(String, Manifest)>,
+    /// Per host (in host order), which task of the provisioning last wrote each path.
+    pub written: Vec<Written>,
     /// Only for fresh: the idempotence scenario.
     pub idempotence: Option<ScenarioReport>,
     /// With `reboot`: the checks run again after the containers restarted (`<name>-reboot`).
@@ -74,6 +79,7 @@ impl ScenarioRun {
             report: ScenarioReport::new(kind),
             machines: Vec::new(),
             manifests: Vec::new(),
+            written: Vec::new(),
             idempotence: None,
             reboot: None,
             unmatched: Vec::new(),
@@ -121,11 +127,13 @@ impl Scenarios<'_> {
         Scope::Scenario(kind.name()).on(self.platform())
     }
 
-    /// The role of a scenario's containers and network: `fresh`, or `trixie-fresh`.
+    /// The role of a scenario's containers and network: `fresh`, `trixie-fresh`,
+    /// `upgrade-v2.3.0` (a container name has no `@`).
     pub fn role(&self, kind: &ScenarioKind) -> String {
+        let name = super::production::container_safe(&kind.name().replace('@', "-"));
         match self.platform() {
-            Some(p) => format!("{p}-{}", kind.name()),
-            None => kind.name(),
+            Some(p) => format!("{p}-{name}"),
+            None => name,
         }
     }
 
@@ -197,6 +205,16 @@ impl Scenarios<'_> {
         };
         run.provision_ms = provision_started.elapsed().as_millis() as u64;
         run.unmatched = outcome.unmatched.clone();
+        run.written = run
+            .machines
+            .iter()
+            .map(|m| {
+                outcome
+                    .host(&m.host.name)
+                    .map(|h| h.written.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
         run.config_error = nothing_ran(&outcome, self.hosts(), &format!("the {kind} scenario"));
         if let Some(message) = run.config_error.clone() {
             return run.error(message);
@@ -312,15 +330,19 @@ impl Scenarios<'_> {
         machines: &[Machine],
         scope: Scope,
     ) -> Result<Outcome, provision::ProvisionError> {
-        self.provision_skipping(root, machines, scope, &[]).await
+        self.provision_again(root, machines, scope, &[], false)
+            .await
     }
 
-    async fn provision_skipping(
+    /// Provisions `machines` with the tree at `root`, skipping tasks tagged `skip_tags`, with
+    /// Ansible's `--diff` when `show_diff`.
+    async fn provision_again(
         &self,
         root: &Path,
         machines: &[Machine],
         scope: Scope,
         skip_tags: &[String],
+        show_diff: bool,
     ) -> Result<Outcome, provision::ProvisionError> {
         let mut request = provision::Request::for_project(
             self.project(),
@@ -331,6 +353,8 @@ impl Scenarios<'_> {
         );
         request.timeout = self.timeout;
         request.skip_tags = skip_tags;
+        request.diff = show_diff && self.blame;
+        request.record_writes = self.blame;
         let _permits = permits(Some(&self.jobs), machines.len()).await;
         provision::run(&self.session.engine, &request, &self.session.events).await
     }
@@ -451,8 +475,9 @@ impl Scenarios<'_> {
         let mut report = ScenarioReport::new(ScenarioKind::Idempotence);
         report.platform = self.platform().map(String::from);
         let skip = &self.project().idempotence.skip_tags;
+        // With `--diff`: a task that changes something again shows what it changed.
         let outcome = match self
-            .provision_skipping(root, machines, scope.clone(), skip)
+            .provision_again(root, machines, scope.clone(), skip, true)
             .await
         {
             Ok(outcome) => outcome,
@@ -479,6 +504,11 @@ impl Scenarios<'_> {
             }
             Status::Ok => {}
         }
+        report.changes = outcome
+            .hosts
+            .iter()
+            .flat_map(|h| h.changes.iter().cloned())
+            .collect();
         let mut problems = Vec::new();
         for host in &outcome.hosts {
             if let Some(n) = host.changed.filter(|n| *n > 0) {
@@ -512,9 +542,17 @@ impl Scenarios<'_> {
                             ),
                         ));
                     }
-                    if self.several() {
-                        for c in &mut changes {
+                    let written = outcome.host(host).map(|h| &h.written);
+                    for c in &mut changes {
+                        let by = written.and_then(|w| w.who(&c.path));
+                        if self.several() {
                             c.path = format!("{host}:{}", c.path);
+                        }
+                        if let Some(by) = by {
+                            report.written_by.insert(
+                                c.path.clone(),
+                                WrittenBy::of(by, &ScenarioKind::Idempotence.name(), None),
+                            );
                         }
                     }
                     report.changed_paths.extend(changes);

@@ -101,11 +101,15 @@ impl Plan {
                 )));
             }
         }
-        let mut scenarios = vec![
-            ScenarioKind::Fresh,
-            ScenarioKind::Upgrade,
-            ScenarioKind::Idempotence,
-        ];
+        let mut scenarios = vec![ScenarioKind::Fresh, ScenarioKind::Upgrade];
+        scenarios.extend(
+            project
+                .production
+                .upgrade_from
+                .iter()
+                .map(|r| ScenarioKind::UpgradeFrom(r.clone())),
+        );
+        scenarios.push(ScenarioKind::Idempotence);
         if project.reboot {
             scenarios.push(ScenarioKind::Reboot(Box::new(ScenarioKind::Fresh)));
             scenarios.push(ScenarioKind::Reboot(Box::new(ScenarioKind::Upgrade)));

@@ -20,6 +20,7 @@ use crate::docker::Engine;
 use crate::event::{Events, Scope};
 use crate::outcome::{FailureDetail, Verdict};
 use crate::secret::Secrets;
+use crate::written::{TaskChange, Written};
 
 /// How a provisioning run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,11 @@ pub struct HostOutcome {
     pub changed_tasks: Vec<String>,
     /// Why it failed on this host.
     pub failure: Option<Failure>,
+    /// Which task last wrote each path it changed (Ansible only).
+    pub written: Written,
+    /// Every change a task reported on this host, in order, with its `--diff` text when the
+    /// run showed diffs.
+    pub changes: Vec<TaskChange>,
 }
 
 /// A play whose `hosts:` pattern matched no host of the scenario.
@@ -121,6 +127,8 @@ impl Outcome {
                     changed: None,
                     changed_tasks: Vec::new(),
                     failure: None,
+                    written: Written::default(),
+                    changes: Vec::new(),
                 })
                 .collect(),
             unmatched: Vec::new(),
@@ -252,6 +260,11 @@ pub struct Request<'a> {
     pub secrets: Secrets,
     /// Tags whose tasks are not run (ansible's `--skip-tags`).
     pub skip_tags: &'a [String],
+    /// Whether to show what each change did (ansible's `--diff`).
+    pub diff: bool,
+    /// Whether to record which task wrote which path (on unless a benchmark measures its
+    /// cost).
+    pub record_writes: bool,
     /// How long it may take.
     pub timeout: Duration,
     /// Where progress goes.
@@ -277,6 +290,8 @@ impl<'a> Request<'a> {
             env: &project.provision.env,
             secrets: project.provision.secrets(),
             skip_tags: &[],
+            diff: false,
+            record_writes: true,
             timeout: project.provision.timeout,
             scope,
             image,

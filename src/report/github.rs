@@ -1,5 +1,6 @@
 //! GitHub Actions: `::error` annotations at the check-file line of each failing check and at
-//! the playbook line of a failed provisioning task (at most 10, as GitHub shows no more).
+//! the playbook line of a failed provisioning task, and `::warning`s at the task behind each
+//! state-diff finding (at most 10, as GitHub shows no more).
 
 use super::{RunReport, Verdict};
 
@@ -70,6 +71,50 @@ pub fn annotations(report: &RunReport, playbook: Option<(&str, &str)>) -> Vec<St
                     "fresh and upgraded servers differ in {count} path(s); see the step summary"
                 ))
             ));
+            // At the task behind each finding (as the tree has it now, when the task is still
+            // in the playbook).
+            let findings = d
+                .only_in_fresh
+                .iter()
+                .map(|p| (p, "is only on fresh servers"))
+                .chain(d.only_in_upgrade.iter().map(|p| {
+                    (
+                        p,
+                        "is only on upgraded servers; remove it with a cleanup task",
+                    )
+                }))
+                .chain(
+                    d.changed
+                        .iter()
+                        .map(|c| (&c.path, "differs between fresh and upgraded servers")),
+                );
+            for (path, what) in findings {
+                let Some(by) = d.written_by.get(path) else {
+                    continue;
+                };
+                // A production task is annotated where the current playbook still has it;
+                // a task the change removed has no line to point at (the summary names it).
+                let current = match playbook {
+                    Some((shown, text)) if shown.ends_with(by.file.as_str()) => {
+                        task_line(text, &by.task).map(|line| (shown.to_string(), line))
+                    }
+                    _ => None,
+                };
+                let (file, line) = match (current, by.git_ref.is_some()) {
+                    (Some(at), _) => at,
+                    (None, false) => (by.file.clone(), by.line),
+                    (None, true) => continue,
+                };
+                out.push(format!(
+                    "::warning file={},line={line},title={}::{}",
+                    escape_property(&file),
+                    escape_property(&format!("drydock state diff: {path}")),
+                    escape_data(&format!(
+                        "{path} {what}: last written by this task in {}",
+                        by.place()
+                    ))
+                ));
+            }
         }
     }
     out.truncate(MAX_ANNOTATIONS);

@@ -159,22 +159,27 @@ pub fn render(report: &RunReport) -> String {
     if report.diff.is_some() || report.snapshot.is_some() {
         let mut suite = TestSuite::new("diff");
         if let Some(d) = &report.diff {
+            let blamed = |line: String, path: &str| match d.written_by.get(path) {
+                Some(by) => format!("{line}, written by {}", by.describe()),
+                None => line,
+            };
             let mut lines: Vec<String> = Vec::new();
             lines.extend(
                 d.only_in_fresh
                     .iter()
-                    .map(|p| format!("only in fresh: {p}")),
+                    .map(|p| blamed(format!("only in fresh: {p}"), p)),
             );
             lines.extend(
                 d.only_in_upgrade
                     .iter()
-                    .map(|p| format!("only in upgrade: {p}")),
+                    .map(|p| blamed(format!("only in upgrade: {p}"), p)),
             );
-            lines.extend(
-                d.changed
-                    .iter()
-                    .map(|c| format!("changed: {} ({})", c.path, c.fields.join(", "))),
-            );
+            lines.extend(d.changed.iter().map(|c| {
+                blamed(
+                    format!("changed: {} ({})", c.path, c.fields.join(", ")),
+                    &c.path,
+                )
+            }));
             let message = format!(
                 "{} only in fresh, {} only in upgrade, {} changed",
                 d.only_in_fresh.len(),
@@ -283,5 +288,35 @@ mod tests {
         let app = &xml[xml.find("name=\"idempotence app\"").unwrap()..];
         let app = &app[..app.find("</testsuite>").unwrap()];
         assert!(!app.contains("<failure"), "{app}");
+    }
+
+    #[test]
+    fn a_diff_finding_names_its_older_version_and_the_task_that_wrote_it() {
+        let mut diff = crate::report::DiffReport::empty(Verdict::Fail);
+        diff.only_in_upgrade = vec!["upgrade@v1:/etc/legacy.conf".into()];
+        diff.only_in_fresh = vec!["/etc/new.conf".into()];
+        diff.written_by.insert(
+            "upgrade@v1:/etc/legacy.conf".into(),
+            crate::report::WrittenBy {
+                scenario: "production".into(),
+                task: "Legacy config".into(),
+                file: "site.yml".into(),
+                line: 7,
+                git_ref: Some("0123456789abcdef0123".into()),
+            },
+        );
+        let mut report = RunReport::new(super::super::Command::Run, "site", "r1");
+        report.diff = Some(diff);
+        let xml = render(&report);
+        assert!(
+            xml.contains(
+                "only in upgrade: upgrade@v1:/etc/legacy.conf, written by task &quot;Legacy config&quot; (site.yml:7) in the production build of 0123456789ab"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("only in fresh: /etc/new.conf\nonly in upgrade: upgrade@v1:"),
+            "{xml}"
+        );
     }
 }

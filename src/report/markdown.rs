@@ -2,8 +2,10 @@
 //! found, the state diff with collapsed unified diffs, and how to reproduce locally. Kept under
 //! GitHub's 1 MiB step-summary limit.
 
+use std::collections::BTreeMap;
+
 use super::summary::{scenario_line, verdict_line};
-use super::{PathChange, RunReport, Verdict};
+use super::{PathChange, RunReport, Source, Verdict, WrittenBy};
 
 /// GitHub refuses step summaries over 1 MiB; stay well under it.
 pub const LIMIT: usize = 1000 * 1024;
@@ -31,6 +33,7 @@ fn cell(text: &str) -> String {
 
 /// Renders the comment body, truncated to `limit` bytes with a note.
 pub fn render(report: &RunReport, limit: usize) -> String {
+    let source = report.source.as_ref();
     let mut out = String::new();
     out.push_str(&format!(
         "## {} drydock: {} — {}\n\n{}\n\n",
@@ -88,6 +91,12 @@ pub fn render(report: &RunReport, limit: usize) -> String {
         "\nimages: `{}`, production `{}` ({})\n",
         report.images.default, report.images.production, report.images.production_source
     ));
+    for older in &report.images.upgrade_from {
+        out.push_str(&format!(
+            "\n{}: production `{}` ({})\n",
+            older.scenario, older.production, older.production_source
+        ));
+    }
     if report.hosts.len() > 1 {
         let hosts: Vec<String> = report
             .hosts
@@ -158,19 +167,53 @@ pub fn render(report: &RunReport, limit: usize) -> String {
         }
         if s.name == super::ScenarioKind::Idempotence && !s.changed_paths.is_empty() {
             out.push_str("\n### Paths the second provisioning changed\n\n");
-            out.push_str(&changes(&s.changed_paths));
+            out.push_str(&changes(&s.changed_paths, &s.written_by, source));
+        }
+        if s.name == super::ScenarioKind::Idempotence && s.status != Verdict::Pass {
+            for c in s.changes.iter().filter(|c| c.diff.is_some()) {
+                let host = if report.hosts.len() > 1 {
+                    format!(" on `{}`", c.host)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "\n<details><summary>what task <b>{}</b> ({}:{}) changed again{host}</summary>\n\n```diff\n{}\n```\n</details>\n",
+                    cell(&c.task),
+                    c.file,
+                    c.line,
+                    c.diff.as_deref().unwrap_or_default().trim_end()
+                ));
+            }
         }
     }
     if let Some(d) = &report.diff {
         if d.status != Verdict::Pass {
-            out.push_str("\n### State diff (fresh vs upgrade)\n\n");
+            let mut sides = vec!["upgrade".to_string()];
+            sides.extend(d.upgrades.iter().filter_map(|u| u.scenario.clone()));
+            out.push_str(&format!(
+                "\n### State diff (fresh vs {})\n\n",
+                sides.join(", ")
+            ));
             for p in &d.only_in_fresh {
-                out.push_str(&format!("- only in fresh: `{p}`\n"));
+                out.push_str(&format!(
+                    "- only in fresh: `{p}`{}\n",
+                    written(d.written_by.get(p), source)
+                ));
             }
             for p in &d.only_in_upgrade {
-                out.push_str(&format!("- only in upgrade: `{p}`\n"));
+                out.push_str(&format!(
+                    "- only in upgrade: `{p}`{}\n",
+                    written(d.written_by.get(p), source)
+                ));
             }
-            out.push_str(&changes(&d.changed));
+            out.push_str(&changes(&d.changed, &d.written_by, source));
+            let left: Vec<&str> = d.only_in_upgrade.iter().map(String::as_str).collect();
+            if let Some(task) = super::cleanup_task(&left) {
+                out.push_str(&format!(
+                    "\nTo remove what only upgraded servers have, add to the playbook:\n\n```yaml\n{}```\n",
+                    task
+                ));
+            }
             out.push_str("\nAccept intended differences with `diff.allow` in drydock.yaml.\n");
         }
     }
@@ -193,13 +236,36 @@ pub fn render(report: &RunReport, limit: usize) -> String {
     truncate(out, limit)
 }
 
-fn changes(list: &[PathChange]) -> String {
+/// ` — written by task **X** ([site.yml:9](link)) in the production build of …`, when the
+/// task is known.
+fn written(by: Option<&WrittenBy>, source: Option<&Source>) -> String {
+    let Some(by) = by else {
+        return String::new();
+    };
+    let at = format!("{}:{}", by.file, by.line);
+    let at = match by.url(source) {
+        Some(url) => format!("[{at}]({url})"),
+        None => format!("`{at}`"),
+    };
+    format!(
+        " — written by task **{}** ({at}) in {}",
+        cell(&by.task),
+        by.place()
+    )
+}
+
+fn changes(
+    list: &[PathChange],
+    written_by: &BTreeMap<String, WrittenBy>,
+    source: Option<&Source>,
+) -> String {
     let mut out = String::new();
     for c in list {
         out.push_str(&format!(
-            "- changed: `{}` ({})",
+            "- changed: `{}` ({}){}",
             c.path,
-            c.fields.join(", ")
+            c.fields.join(", "),
+            written(written_by.get(&c.path), source)
         ));
         if let Some(d) = &c.detail {
             out.push_str(&format!(" — {d}"));
@@ -286,6 +352,7 @@ mod tests {
                 production: "drydock/hello:production-abcd".into(),
                 production_source: "cached build of main @ abcd".into(),
                 production_built: false,
+                upgrade_from: vec![],
             },
             scenarios: vec![
                 ScenarioReport {
@@ -302,6 +369,7 @@ mod tests {
                     attempts: 1,
                     message: Some("1 check(s) failed: hello page".into()),
                     duration_ms: 9000,
+                    ..ScenarioReport::new("fresh".into())
                 },
                 ScenarioReport {
                     platform: None,
@@ -313,6 +381,7 @@ mod tests {
                     attempts: 1,
                     message: Some("provisioning failed: task \"Write the page\" failed: boom".into()),
                     duration_ms: 5000,
+                    ..ScenarioReport::new("upgrade".into())
                 },
             ],
             diff: Some(DiffReport {
@@ -331,6 +400,7 @@ mod tests {
                 allowed: vec![],
                 normalised: vec![],
                 compared: [241, 242],
+                ..DiffReport::empty(Verdict::Fail)
             }),
             snapshot: None,
             error: None,
@@ -361,5 +431,56 @@ mod tests {
         assert!(text.len() <= 4096 + 8, "{}", text.len());
         assert!(text.contains("truncated"));
         assert_eq!(text.matches("```").count() % 2, 0);
+    }
+
+    #[test]
+    fn findings_link_the_task_that_wrote_them_and_older_versions_are_named() {
+        let mut report = sample();
+        report.images.upgrade_from = vec![super::super::RefImages {
+            scenario: "upgrade@v1".into(),
+            production: "drydock/hello:production-0a1b".into(),
+            production_source: "cached build of v1 @ 0a1b".into(),
+            production_built: false,
+        }];
+        report.source = Some(Source {
+            commit: Some("c0ffee".into()),
+            dirty: true,
+            config_digest: String::new(),
+            partition: None,
+            all_units: vec![],
+            file_url: Some("https://github.com/acme/web/blob/{commit}/{file}#L{line}".into()),
+        });
+        let d = report.diff.as_mut().unwrap();
+        d.only_in_upgrade.push("upgrade@v1:/etc/legacy.conf".into());
+        let by = |task: &str, line: usize, git_ref: &str| WrittenBy {
+            scenario: "production".into(),
+            task: task.into(),
+            file: "site.yml".into(),
+            line,
+            git_ref: Some(git_ref.into()),
+        };
+        d.written_by
+            .insert("/etc/app/old.conf".into(), by("Old config", 9, "abcd"));
+        d.written_by.insert(
+            "upgrade@v1:/etc/legacy.conf".into(),
+            by("Legacy | config", 7, "0a1b"),
+        );
+        let text = render(&report, LIMIT);
+        assert!(
+            text.contains("\nupgrade@v1: production `drydock/hello:production-0a1b` (cached build of v1 @ 0a1b)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- only in upgrade: `/etc/app/old.conf` — written by task **Old config** ([site.yml:9](https://github.com/acme/web/blob/abcd/site.yml#L9)) in the production build of abcd\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- only in upgrade: `upgrade@v1:/etc/legacy.conf` — written by task **Legacy \\| config** ([site.yml:7](https://github.com/acme/web/blob/0a1b/site.yml#L7)) in the production build of 0a1b\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  loop:\n    - /etc/app/old.conf\n    - /etc/legacy.conf\n```"),
+            "{text}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{combine, combine_platforms, DiffReport, ImagesReport, InfrastructureError};
+use super::{across_units, combine, DiffReport, ImagesReport, InfrastructureError};
 use super::{RunReport, ScenarioReport, Source, Verdict};
 
 /// Why reports cannot be merged.
@@ -109,6 +109,7 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
     struct UnitResult<'a> {
         scenarios: Vec<&'a ScenarioReport>,
         diffs: Vec<DiffReport>,
+        upgrades: Vec<DiffReport>,
         images: &'a ImagesReport,
         error: Option<&'a InfrastructureError>,
         passed: bool,
@@ -122,23 +123,34 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
                 .iter()
                 .filter(|s| unit_of(&s.platform) == *unit)
                 .collect();
-            let diffs: Vec<DiffReport> = report
+            let of_unit = |d: &DiffReport| -> Vec<DiffReport> {
+                if d.hosts.is_empty() {
+                    vec![d.clone()]
+                } else {
+                    d.hosts.clone()
+                }
+                .into_iter()
+                .filter(|h| unit_of(&h.platform) == *unit)
+                .collect()
+            };
+            let diffs: Vec<DiffReport> = report.diff.iter().flat_map(of_unit).collect();
+            // Each `upgrade_from` ref's per-host diffs, with its scenario and ref.
+            let upgrades: Vec<DiffReport> = report
                 .diff
                 .iter()
-                .flat_map(|d| {
-                    if d.hosts.is_empty() {
-                        vec![d.clone()]
-                    } else {
-                        d.hosts.clone()
-                    }
+                .flat_map(|d| &d.upgrades)
+                .map(|u| DiffReport {
+                    hosts: of_unit(u),
+                    ..u.clone()
                 })
-                .filter(|h| unit_of(&h.platform) == *unit)
+                .filter(|u| !u.hosts.is_empty())
                 .collect();
             let passed = Verdict::all(
                 scenarios
                     .iter()
                     .map(|s| s.status)
-                    .chain(diffs.iter().map(|d| d.status)),
+                    .chain(diffs.iter().map(|d| d.status))
+                    .chain(upgrades.iter().flat_map(|u| &u.hosts).map(|d| d.status)),
             ) == Verdict::Pass;
             let failed_before = units
                 .get(unit)
@@ -148,6 +160,7 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
                 UnitResult {
                     scenarios,
                     diffs,
+                    upgrades,
                     images: &report.images,
                     error: report.error.as_ref(),
                     passed,
@@ -172,6 +185,7 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
     let mut failed_units = Vec::new();
     let mut missing_units = Vec::new();
     let mut per_unit_diffs = Vec::new();
+    let mut per_unit_upgrades = Vec::new();
     let mut images = Vec::new();
     let mut error = None;
     for unit in &all_units {
@@ -187,6 +201,13 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
             let mut diff = combine(result.diffs.clone());
             diff.platform = result.diffs[0].platform.clone();
             per_unit_diffs.push(diff);
+        }
+        for u in &result.upgrades {
+            let mut diff = combine(u.hosts.clone());
+            diff.platform = u.hosts[0].platform.clone();
+            diff.scenario = u.scenario.clone();
+            diff.git_ref = u.git_ref.clone();
+            per_unit_upgrades.push(diff);
         }
         images.push((unit.clone(), result.images));
         if !result.passed {
@@ -219,11 +240,7 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
         m.cleanup = m.cleanup.max(t.cleanup);
     }
     let several_platforms = !merged.platforms.is_empty();
-    merged.diff = match per_unit_diffs.len() {
-        0 => None,
-        1 if !several_platforms => per_unit_diffs.pop(),
-        _ => Some(combine_platforms(per_unit_diffs)),
-    };
+    merged.diff = across_units(per_unit_diffs, per_unit_upgrades, several_platforms);
     merged.images = match images.as_slice() {
         [(_, one)] => (*one).clone(),
         _ => ImagesReport {
@@ -244,6 +261,7 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
                 .collect::<Vec<_>>()
                 .join("; "),
             production_built: images.iter().any(|(_, i)| i.production_built),
+            upgrade_from: Vec::new(),
         },
     };
     let flaky_fails = fail_on_flaky && !merged.flaky_units.is_empty();
@@ -299,6 +317,7 @@ mod tests {
             config_digest: "abc".into(),
             partition: None,
             all_units: units.iter().map(|u| u.to_string()).collect(),
+            file_url: None,
         }
     }
 

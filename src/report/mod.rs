@@ -10,10 +10,14 @@ pub mod merge;
 pub mod summary;
 pub mod terminal;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::outcome::{CheckResult, FailureDetail, PathChange, ScenarioKind, Verdict};
 use crate::secret::Secrets;
+pub use crate::written::TaskChange;
+use crate::written::Writer;
 
 /// The version of the JSON report's shape; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -88,6 +92,11 @@ pub struct Source {
     /// Every unit of the project (a shard's report names its share in `units`).
     #[serde(default)]
     pub all_units: Vec<String>,
+    /// Where a file of the repository can be read at a commit, with `{commit}`, `{file}` and
+    /// `{line}` to fill in (from `GITHUB_SERVER_URL`/`GITHUB_REPOSITORY`, or the `origin`
+    /// remote of a GitHub or GitLab repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<String>,
 }
 
 /// The command that made a report.
@@ -161,6 +170,22 @@ pub struct ImagesReport {
     pub production_source: String,
     /// Whether it was built by this run.
     pub production_built: bool,
+    /// The production images of each `production.upgrade_from` ref.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_from: Vec<RefImages>,
+}
+
+/// The production images of an older ref (`production.upgrade_from`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RefImages {
+    /// Its scenario, `upgrade@<ref>`.
+    pub scenario: String,
+    /// The images.
+    pub production: String,
+    /// Why those.
+    pub production_source: String,
+    /// Whether this run built them.
+    pub production_built: bool,
 }
 
 /// An infrastructure failure.
@@ -190,6 +215,13 @@ pub struct ScenarioReport {
     /// Paths the second provisioning changed (idempotence only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<PathChange>,
+    /// The changes the second provisioning reported, task by task, with what Ansible's
+    /// `--diff` showed (idempotence only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<TaskChange>,
+    /// For each of `changed_paths`, the task that changed it, where one is known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written_by: BTreeMap<String, WrittenBy>,
     /// How many times the scenario ran (more than 1 after infrastructure retries).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub attempts: u32,
@@ -294,6 +326,90 @@ pub struct DiffReport {
     /// as `HOST:/path` when there are several hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<DiffReport>,
+    /// The upgrade scenario compared (`upgrade@<ref>`, in `upgrades`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// The ref its production image was built from (in `upgrades`).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// One diff per `production.upgrade_from` ref; the lists above carry their findings too,
+    /// as `upgrade@<ref>:<path as listed there>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<DiffReport>,
+    /// For each finding, by the path exactly as listed, the task that last wrote it, where
+    /// one is known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written_by: BTreeMap<String, WrittenBy>,
+}
+
+/// The task behind a path: which scenario's provisioning (or the production image's build)
+/// last wrote it, the task and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenBy {
+    /// `production` (the production image's build), `fresh`, `upgrade`, `upgrade@<ref>`.
+    pub scenario: String,
+    /// The task's name.
+    pub task: String,
+    /// Its file, in the tree that was provisioned (the ref's for `production`).
+    pub file: String,
+    /// Its line.
+    pub line: usize,
+    /// The commit of that tree, for `production`; `null` for the working tree.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+}
+
+impl WrittenBy {
+    /// `task "Old vhost" (site.yml:9) in the production build of 1739086`, or `… in upgrade`.
+    pub fn describe(&self) -> String {
+        format!(
+            "task \"{}\" ({}:{}) in {}",
+            self.task,
+            self.file,
+            self.line,
+            self.place()
+        )
+    }
+
+    /// Which provisioning it was: `the production build of 1739086`, `upgrade@v1`, ….
+    pub fn place(&self) -> String {
+        match (self.scenario.as_str(), &self.git_ref) {
+            ("production", Some(commit)) => {
+                format!("the production build of {}", short(commit))
+            }
+            ("production", None) => "the production build".to_string(),
+            ("idempotence", _) => "the second run".to_string(),
+            (scenario, _) => scenario.to_string(),
+        }
+    }
+
+    /// Where the task can be read, when the repository's web address is known: at the
+    /// production ref's commit, or at the commit the run tested.
+    pub fn url(&self, source: Option<&Source>) -> Option<String> {
+        let source = source?;
+        let template = source.file_url.as_ref()?;
+        let commit = self.git_ref.as_ref().or(source.commit.as_ref())?;
+        if self.file.starts_with('/') {
+            return None;
+        }
+        Some(
+            template
+                .replace("{commit}", commit)
+                .replace("{file}", &self.file)
+                .replace("{line}", &self.line.to_string()),
+        )
+    }
+
+    /// `writer`'s entry, as `scenario` (of `git_ref`) wrote.
+    pub fn of(writer: &Writer, scenario: &str, git_ref: Option<&str>) -> WrittenBy {
+        WrittenBy {
+            scenario: scenario.to_string(),
+            task: writer.task.clone(),
+            file: writer.file.clone(),
+            line: writer.line,
+            git_ref: git_ref.map(String::from),
+        }
+    }
 }
 
 /// The working tree's fresh state vs the committed snapshot.
@@ -343,6 +459,8 @@ impl ScenarioReport {
             provision: None,
             checks: Vec::new(),
             changed_paths: Vec::new(),
+            changes: Vec::new(),
+            written_by: BTreeMap::new(),
             attempts: 1,
             message: None,
             duration_ms: 0,
@@ -418,8 +536,26 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl DiffReport {
+    /// Adds `other`'s findings (and their writers) to these, each path renamed by `named`.
+    fn take_findings(&mut self, other: &DiffReport, named: impl Fn(&str) -> String) {
+        self.only_in_fresh
+            .extend(other.only_in_fresh.iter().map(|p| named(p)));
+        self.only_in_upgrade
+            .extend(other.only_in_upgrade.iter().map(|p| named(p)));
+        self.changed
+            .extend(other.changed.iter().map(|c| PathChange {
+                path: named(&c.path),
+                ..c.clone()
+            }));
+        self.allowed.extend(other.allowed.iter().map(|p| named(p)));
+        self.normalised
+            .extend(other.normalised.iter().map(|p| named(p)));
+        self.written_by
+            .extend(other.written_by.iter().map(|(p, w)| (named(p), w.clone())));
+    }
+
     /// A diff with this verdict and no findings yet, of no host or platform in particular.
-    fn of_verdict(status: Verdict) -> DiffReport {
+    pub fn empty(status: Verdict) -> DiffReport {
         DiffReport {
             host: None,
             platform: None,
@@ -431,6 +567,43 @@ impl DiffReport {
             normalised: Vec::new(),
             compared: [0, 0],
             hosts: Vec::new(),
+            scenario: None,
+            git_ref: None,
+            upgrades: Vec::new(),
+            written_by: BTreeMap::new(),
+        }
+    }
+}
+
+/// A commit's first 12 hex digits.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// A finding's path on the server: `upgrade@v1:web:/etc/x` → `/etc/x`.
+pub fn bare_path(listed: &str) -> &str {
+    match listed.rfind(":/") {
+        Some(at) => &listed[at + 1..],
+        None => listed,
+    }
+}
+
+/// A task to paste into the playbook that removes what older versions left at `paths`
+/// (found only in upgraded servers), each path once.
+pub fn cleanup_task(paths: &[&str]) -> Option<String> {
+    let mut bare: Vec<&str> = paths.iter().map(|p| bare_path(p)).collect();
+    bare.sort();
+    bare.dedup();
+    match bare.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "- name: Remove {one}, left by older versions\n  ansible.builtin.file:\n    path: {one}\n    state: absent\n"
+        )),
+        many => {
+            let items: String = many.iter().map(|p| format!("    - {p}\n")).collect();
+            Some(format!(
+                "- name: Remove what older versions left\n  ansible.builtin.file:\n    path: \"{{{{ item }}}}\"\n    state: absent\n  loop:\n{items}"
+            ))
         }
     }
 }
@@ -443,7 +616,7 @@ pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
         (true, Some(h)) => format!("{h}:{path}"),
         _ => path.to_string(),
     };
-    let mut all = DiffReport::of_verdict(Verdict::all(hosts.iter().map(|h| h.status)));
+    let mut all = DiffReport::empty(Verdict::all(hosts.iter().map(|h| h.status)));
     for h in &hosts {
         all.only_in_fresh
             .extend(h.only_in_fresh.iter().map(|p| named(&h.host, p)));
@@ -457,6 +630,11 @@ pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
             .extend(h.allowed.iter().map(|p| named(&h.host, p)));
         all.normalised
             .extend(h.normalised.iter().map(|p| named(&h.host, p)));
+        all.written_by.extend(
+            h.written_by
+                .iter()
+                .map(|(p, w)| (named(&h.host, p), w.clone())),
+        );
         all.compared[0] += h.compared[0];
         all.compared[1] += h.compared[1];
     }
@@ -464,10 +642,62 @@ pub fn combine(hosts: Vec<DiffReport>) -> DiffReport {
     all
 }
 
+/// The run's diff from its units' (each with its hosts combined): one unit's as it is, without
+/// platforms; several platforms' named by platform; the `upgrade_from` refs' diffs (in
+/// `upgrades`, each with its `scenario`) combined the same way, ref by ref, and attached.
+pub fn across_units(
+    main: Vec<DiffReport>,
+    upgrades: Vec<DiffReport>,
+    platforms: bool,
+) -> Option<DiffReport> {
+    let across = |mut diffs: Vec<DiffReport>| match diffs.len() {
+        0 => None,
+        1 if !platforms => diffs.pop(),
+        _ => Some(combine_platforms(diffs)),
+    };
+    let mut groups: Vec<Vec<DiffReport>> = Vec::new();
+    for d in upgrades {
+        match groups.iter_mut().find(|g| g[0].scenario == d.scenario) {
+            Some(group) => group.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    let upgrades: Vec<DiffReport> = groups
+        .into_iter()
+        .filter_map(|group| {
+            let (scenario, git_ref) = (group[0].scenario.clone(), group[0].git_ref.clone());
+            across(group).map(|d| DiffReport {
+                scenario,
+                git_ref,
+                ..d
+            })
+        })
+        .collect();
+    match (across(main), upgrades.is_empty()) {
+        (main, true) => main,
+        (main, false) => Some(with_upgrades(
+            main.unwrap_or_else(|| DiffReport::empty(Verdict::Pass)),
+            upgrades,
+        )),
+    }
+}
+
+/// The run's diff with the diffs of its `upgrade_from` refs: their findings join the lists
+/// (and `written_by`) as `upgrade@<ref>:<path as listed there>`, their verdicts the verdict.
+pub fn with_upgrades(mut main: DiffReport, upgrades: Vec<DiffReport>) -> DiffReport {
+    for u in &upgrades {
+        let scenario = u.scenario.clone().unwrap_or_else(|| "upgrade@?".into());
+        main.status = main.status.and(u.status);
+        main.take_findings(u, |p| format!("{scenario}:{p}"));
+    }
+    main.upgrades = upgrades;
+    main
+}
+
 /// The diff of several platforms: every finding as `PLATFORM/HOST:/path` (or `PLATFORM:/path`
 /// for one host), and in `hosts` every platform's per-host diffs, each naming its platform.
 pub fn combine_platforms(platforms: Vec<DiffReport>) -> DiffReport {
-    let mut all = DiffReport::of_verdict(Verdict::all(platforms.iter().map(|d| d.status)));
+    let mut all = DiffReport::empty(Verdict::all(platforms.iter().map(|d| d.status)));
     for d in platforms {
         let platform = d.platform.clone().unwrap_or_else(|| "default".into());
         let several_hosts = d.hosts.len() > 1;
@@ -476,16 +706,7 @@ pub fn combine_platforms(platforms: Vec<DiffReport>) -> DiffReport {
                 (true, Some(host)) => format!("{platform}/{host}:{path}"),
                 _ => format!("{platform}:{path}"),
             };
-            all.only_in_fresh
-                .extend(h.only_in_fresh.iter().map(|p| named(p)));
-            all.only_in_upgrade
-                .extend(h.only_in_upgrade.iter().map(|p| named(p)));
-            all.changed.extend(h.changed.iter().map(|c| PathChange {
-                path: named(&c.path),
-                ..c.clone()
-            }));
-            all.allowed.extend(h.allowed.iter().map(|p| named(p)));
-            all.normalised.extend(h.normalised.iter().map(|p| named(p)));
+            all.take_findings(h, named);
         }
         all.compared[0] += d.compared[0];
         all.compared[1] += d.compared[1];

@@ -1,6 +1,10 @@
 //! The end-of-run summary for people: one line per scenario, then what failed and why.
 
-use super::{CheckResult, Command, PathChange, RunReport, ScenarioKind, ScenarioReport, Verdict};
+use std::collections::BTreeMap;
+
+use super::{
+    CheckResult, Command, PathChange, RunReport, ScenarioKind, ScenarioReport, Verdict, WrittenBy,
+};
 
 /// How many unified-diff lines a finding shows in the terminal.
 const DIFF_LINES: usize = 40;
@@ -40,6 +44,12 @@ pub fn render(report: &RunReport) -> String {
         out.push_str(&format!(
             "  {:<w$} {} ({})\n",
             "production", images.production, images.production_source
+        ));
+    }
+    for older in &images.upgrade_from {
+        out.push_str(&format!(
+            "  {:<w$} {} ({})\n",
+            older.scenario, older.production, older.production_source
         ));
     }
     if report.hosts.len() > 1 {
@@ -447,25 +457,58 @@ fn details(report: &RunReport) -> String {
         }
         if s.name == ScenarioKind::Idempotence && !s.changed_paths.is_empty() {
             out.push_str(&format!("{on}: paths the second run changed:\n"));
-            out.push_str(&changes(&s.changed_paths));
+            out.push_str(&changes(&s.changed_paths, &s.written_by));
+        }
+        if s.name == ScenarioKind::Idempotence && s.status != Verdict::Pass {
+            let shown: Vec<_> = s.changes.iter().filter(|c| c.diff.is_some()).collect();
+            if !shown.is_empty() {
+                out.push_str(&format!("{on}: what the second run changed:\n"));
+            }
+            for c in shown {
+                let host = if report.hosts.len() > 1 {
+                    format!(" on {}", c.host)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "  task \"{}\" ({}:{}){host}:\n",
+                    c.task, c.file, c.line
+                ));
+                out.push_str(&diff_lines(c.diff.as_deref().unwrap_or_default()));
+            }
         }
     }
     if let Some(d) = &report.diff {
         if d.status != Verdict::Pass {
+            let b = if d.upgrades.is_empty() {
+                b.to_string()
+            } else {
+                let mut names = vec![b.to_string()];
+                names.extend(d.upgrades.iter().filter_map(|u| u.scenario.clone()));
+                names.join(", ")
+            };
             out.push_str(&format!("state diff ({a} vs {b}):\n"));
+            let (a, b) = sides(report);
             for p in &d.only_in_fresh {
                 out.push_str(&format!(
                     "  only in {a}:{} {p}\n",
                     " ".repeat(7 - a.len().min(7))
                 ));
+                out.push_str(&written_line(d.written_by.get(p)));
             }
             for p in &d.only_in_upgrade {
                 out.push_str(&format!(
                     "  only in {b}:{} {p}\n",
                     " ".repeat(7 - b.len().min(7))
                 ));
+                out.push_str(&written_line(d.written_by.get(p)));
             }
-            out.push_str(&changes(&d.changed));
+            out.push_str(&changes(&d.changed, &d.written_by));
+            let left: Vec<&str> = d.only_in_upgrade.iter().map(String::as_str).collect();
+            if let Some(task) = super::cleanup_task(&left) {
+                out.push_str("  to remove what only upgraded servers have, add to the playbook:\n");
+                out.push_str(&indent(&task, "    "));
+            }
             out.push_str("  accept intended differences with `diff.allow` in drydock.yaml\n");
         }
     }
@@ -493,7 +536,7 @@ fn details(report: &RunReport) -> String {
     out
 }
 
-fn changes(list: &[PathChange]) -> String {
+fn changes(list: &[PathChange], written: &BTreeMap<String, WrittenBy>) -> String {
     let mut out = String::new();
     for c in list {
         out.push_str(&format!(
@@ -501,23 +544,37 @@ fn changes(list: &[PathChange]) -> String {
             c.path,
             c.fields.join(", ")
         ));
+        out.push_str(&written_line(written.get(&c.path)));
         if let Some(d) = &c.detail {
             out.push_str(&format!("                   {d}\n"));
         }
         if let Some(u) = &c.unified {
-            let lines: Vec<&str> = u.lines().collect();
-            for line in lines.iter().take(DIFF_LINES) {
-                out.push_str(&format!("      {line}\n"));
-            }
-            if lines.len() > DIFF_LINES {
-                out.push_str(&format!(
-                    "      ... {} more lines (see --format json)\n",
-                    lines.len() - DIFF_LINES
-                ));
-            }
+            out.push_str(&diff_lines(u));
         }
     }
     out
+}
+
+/// A unified diff, indented, at most [`DIFF_LINES`] lines.
+fn diff_lines(diff: &str) -> String {
+    let lines: Vec<&str> = diff.lines().collect();
+    let mut out = String::new();
+    for line in lines.iter().take(DIFF_LINES) {
+        out.push_str(&format!("      {line}\n"));
+    }
+    if lines.len() > DIFF_LINES {
+        out.push_str(&format!(
+            "      ... {} more lines (see --format json)\n",
+            lines.len() - DIFF_LINES
+        ));
+    }
+    out
+}
+
+/// The line under a finding that names the task behind it, when one is known.
+fn written_line(by: Option<&WrittenBy>) -> String {
+    by.map(|w| format!("                   written by {}\n", w.describe()))
+        .unwrap_or_default()
 }
 
 /// The first line of `text`, with ` …` when more follows (the details section has the rest).

@@ -7,6 +7,7 @@ mod api;
 mod checks;
 mod engines;
 mod faults;
+mod fleet;
 mod hosts;
 mod identity;
 mod init;

@@ -3,12 +3,14 @@
 //! three-host project against its floor), `drydock-bench systemd` (boot cost, a systemd
 //! project against its floor), `drydock-bench requirements` (the roles cache), `drydock-bench api` (the HTTP API under
 //! wrk), `drydock-bench platforms` (two platforms against one, `report merge` of 100 shards,
-//! planning 50 hosts × 3 platforms), or `all`.
+//! planning 50 hosts × 3 platforms), `drydock-bench fleet` (two production versions against
+//! one, blame on against off), or `all`.
 //!
 //! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
 
 mod api;
+mod fleet;
 mod hosts;
 mod micro;
 mod pipeline;
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 use drydock::docker::Engine;
 
 const USAGE: &str =
-    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|api|platforms|all|soak] [--rounds N] [--runs N] [--minutes M]";
+    "usage: drydock-bench [checks|state|pipeline|hosts|systemd|requirements|watch|api|platforms|fleet|all|soak] [--rounds N] [--runs N] [--minutes M]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
             | "watch"
             | "api"
             | "platforms"
+            | "fleet"
             | "all"
             | "soak"
     ) {
@@ -126,6 +129,10 @@ async fn run(
     }
     if what == "platforms" || what == "all" {
         let result = platforms::run(&engine, rounds.unwrap_or(3)).await?;
+        rows.extend(result.rows());
+    }
+    if what == "fleet" || what == "all" {
+        let result = fleet::run(&engine, rounds.unwrap_or(3)).await?;
         rows.extend(result.rows());
     }
     if what == "systemd" || what == "all" {

@@ -136,43 +136,75 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<PlatformsResult, Stri
     Ok(result)
 }
 
+/// The bundled example's Dockerfile (with the package lists and nginx's packages in the
+/// image, as a warm apt cache — a proxy, a mirror nearby — gives them: the mirror's speed,
+/// which varies by the minute, stays out), playbook and checks.
+pub struct WarmExample {
+    /// The default image's Dockerfile.
+    pub dockerfile: String,
+    /// playbooks/site.yml.
+    pub playbook: String,
+    /// tests/web.yaml.
+    pub checks: String,
+}
+
+/// The bundled example's base image and how to bootstrap it where no registry answers.
+pub const EXAMPLE_BASE: &str = "    base:\n      image: debian:bookworm-slim\n      bootstrap: { debootstrap: { suite: bookworm, variant: minbase, include: [python3] } }\n";
+
+impl WarmExample {
+    /// Read from the bundled example in the current folder.
+    pub fn read() -> Result<WarmExample, String> {
+        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+        let bundled = config::load_project(&config::discover(&cwd).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let read = |path: &str| {
+            std::fs::read_to_string(bundled.root.join(path)).map_err(|e| format!("{path}: {e}"))
+        };
+        Ok(WarmExample {
+            dockerfile: read("images/default/Dockerfile")?
+                + "RUN apt-get update -qq && apt-get install -y -qq --download-only nginx >/dev/null\n",
+            playbook: read("playbooks/site.yml")?,
+            checks: read("tests/web.yaml")?,
+        })
+    }
+}
+
+/// Writes `files` under `dir` (a new folder).
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> Result<(), String> {
+    for (path, text) in files {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().unwrap_or(dir)).map_err(|e| e.to_string())?;
+        std::fs::write(full, text).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The bundled example's playbook and checks on two platforms.
 fn project_dir() -> Result<PathBuf, String> {
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let bundled = config::load_project(&config::discover(&cwd).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    let read = |path: &str| {
-        std::fs::read_to_string(bundled.root.join(path)).map_err(|e| format!("{path}: {e}"))
-    };
-    // The package lists and nginx's packages in the image, as a warm apt cache (a proxy, a
-    // mirror nearby) gives them: the mirror's speed, which varies by the minute, stays out.
-    let dockerfile = read("images/default/Dockerfile")?
-        + "RUN apt-get update -qq && apt-get install -y -qq --download-only nginx >/dev/null\n";
+    let example = WarmExample::read()?;
     let dir = std::env::temp_dir().join(format!("drydock-bench-{PROJECT}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let write = |path: &str, text: &str| -> Result<(), String> {
-        let full = dir.join(path);
-        std::fs::create_dir_all(full.parent().unwrap_or(&dir)).map_err(|e| e.to_string())?;
-        std::fs::write(full, text).map_err(|e| e.to_string())
-    };
     let platform = |suite: &str| {
         format!("  {suite}:\n    dockerfile: images/{suite}/Dockerfile\n    base:\n      image: debian:{suite}-slim\n      bootstrap: {{ debootstrap: {{ suite: {suite}, variant: minbase, include: [python3] }} }}\n")
     };
-    write(
-        "drydock.yaml",
-        &format!(
-            "name: {PROJECT}\nplatforms:\n{}{}provision:\n  ansible:\n    playbook: playbooks/site.yml\nproduction:\n  ref: main\nchecks: [tests/*.yaml]\ndiff:\n  paths: [/etc, /var/www, /usr/local, /opt, /srv]\n",
-            platform("bookworm"),
-            platform("trixie")
-        ),
+    let config = format!(
+        "name: {PROJECT}\nplatforms:\n{}{}provision:\n  ansible:\n    playbook: playbooks/site.yml\nproduction:\n  ref: main\nchecks: [tests/*.yaml]\ndiff:\n  paths: [/etc, /var/www, /usr/local, /opt, /srv]\n",
+        platform("bookworm"),
+        platform("trixie")
+    );
+    let trixie = example
+        .dockerfile
+        .replace("debian:bookworm-slim", "debian:trixie-slim");
+    write_files(
+        &dir,
+        &[
+            ("drydock.yaml", &config),
+            ("images/bookworm/Dockerfile", &example.dockerfile),
+            ("images/trixie/Dockerfile", &trixie),
+            ("playbooks/site.yml", &example.playbook),
+            ("tests/web.yaml", &example.checks),
+        ],
     )?;
-    write("images/bookworm/Dockerfile", &dockerfile)?;
-    write(
-        "images/trixie/Dockerfile",
-        &dockerfile.replace("debian:bookworm-slim", "debian:trixie-slim"),
-    )?;
-    write("playbooks/site.yml", &read("playbooks/site.yml")?)?;
-    write("tests/web.yaml", &read("tests/web.yaml")?)?;
     commit_all(&dir)?;
     Ok(dir)
 }

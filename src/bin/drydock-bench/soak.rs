@@ -37,6 +37,11 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), String> {
 /// Makes `dir` a git repository on `main` with everything in it committed.
 pub fn commit_all(dir: &std::path::Path) -> Result<(), String> {
     git(dir, &["init", "-q", "-b", "main"])?;
+    commit(dir, "bench")
+}
+
+/// Commits everything in the repository `dir`.
+pub fn commit(dir: &std::path::Path, message: &str) -> Result<(), String> {
     git(dir, &["add", "-A"])?;
     git(
         dir,
@@ -47,7 +52,7 @@ pub fn commit_all(dir: &std::path::Path) -> Result<(), String> {
             "user.email=b@b",
             "commit",
             "-qm",
-            "bench",
+            message,
         ],
     )
 }

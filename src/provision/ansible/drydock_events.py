@@ -13,6 +13,7 @@ DOCUMENTATION = """
 """
 
 import json
+import os
 import sys
 
 from ansible.plugins.callback import CallbackBase
@@ -105,6 +106,42 @@ def _detail(result):
     return detail
 
 
+# Whether to say which paths each change wrote (drydock turns it off only to measure its cost).
+RECORD_WRITES = os.environ.get("DRYDOCK_RECORD_WRITES", "1") != "0"
+# Modules that fill the folder at `dest` whole: every path under it is theirs.
+TREE_MODULES = ("unarchive", "git", "subversion")
+# Bound on the `--diff` text of one result.
+DIFF_CHARS = 8000
+
+
+def _absolute(value):
+    return value if isinstance(value, str) and value.startswith("/") else None
+
+
+def _written(task, res):
+    """The paths a changed result wrote: its `dest` or `path` (as the result or the module's
+    arguments give it), a command's `creates`/`removes`; per changed loop item. Modules that
+    fill a folder give the folder, as a tree."""
+    items = [r for r in (res.get("results") or []) if isinstance(r, dict) and r.get("changed")]
+    if not items:
+        items = [res]
+    action = (getattr(task, "action", "") or "").rsplit(".", 1)[-1]
+    paths, trees = [], []
+    for item in items:
+        args = (item.get("invocation") or {}).get("module_args") or {}
+        found = None
+        for key in ("dest", "path"):
+            found = _absolute(item.get(key)) or _absolute(args.get(key))
+            if found:
+                break
+        extra = [_absolute(args.get(key)) for key in ("creates", "removes")]
+        target = trees if action in TREE_MODULES else paths
+        for path in [found] + extra:
+            if path and path not in target:
+                target.append(path)
+    return paths, trees
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -156,7 +193,34 @@ class CallbackModule(CallbackBase):
         res = result._result if isinstance(result._result, dict) else {}
         if status in ("failed", "unreachable"):
             event["detail"] = _detail(res)
+        if status == "changed" and RECORD_WRITES:
+            paths, trees = _written(result._task, res)
+            if paths:
+                event["paths"] = paths
+            if trees:
+                event["trees"] = trees
+            diff = self._diff_text(res)
+            if diff:
+                event["diff"] = diff
         self._emit(event="result", status=status, host=host, msg=_message(res)[:TAIL_CHARS], **event)
+
+    def _diff_text(self, res):
+        """What `--diff` shows of a changed result (and of its changed loop items)."""
+        diffs = [res.get("diff")] + [
+            item.get("diff")
+            for item in (res.get("results") or [])
+            if isinstance(item, dict) and item.get("changed")
+        ]
+        text = ""
+        for diff in diffs:
+            if not diff:
+                continue
+            try:
+                text += self._get_diff(diff)
+            except Exception:
+                pass
+        text = text.strip()
+        return text[:DIFF_CHARS] if text else None
 
     def v2_runner_on_ok(self, result):
         changed = bool(result._result.get("changed", False)) if isinstance(result._result, dict) else False

@@ -3,10 +3,12 @@
 //! comes from here, never from Ansible's human output, which a user's `ansible.cfg` may reshape.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::outcome::FailureDetail;
+use crate::written::{TaskChange, Writer, Written};
 
 /// What starts a line of the event stream.
 pub const MARKER: &str = "\u{1e}drydock-event ";
@@ -82,6 +84,12 @@ pub struct TaskResult {
     pub ignored: bool,
     /// What a failed result said beyond its message.
     pub detail: FailureDetail,
+    /// The paths a changed result wrote.
+    pub paths: Vec<String>,
+    /// The folders a changed result filled whole.
+    pub trees: Vec<String>,
+    /// What `--diff` showed of a changed result.
+    pub diff: Option<String>,
 }
 
 /// The recap numbers of one host.
@@ -130,6 +138,10 @@ pub struct HostRun {
     pub failure: Option<HostFailure>,
     /// The recap's counts, when the run got that far.
     pub counts: Option<Counts>,
+    /// Which task last wrote each path it changed.
+    pub written: Written,
+    /// Every changed result, in order, with its `--diff` text.
+    pub changes: Vec<TaskChange>,
 }
 
 /// Everything the event stream said.
@@ -152,9 +164,19 @@ pub struct Summary {
 pub struct Reader {
     /// What was read so far.
     pub summary: Summary,
+    /// The tree being provisioned: task files are named relative to it.
+    root: PathBuf,
 }
 
 impl Reader {
+    /// A reader for a run of the tree at `root`.
+    pub fn new(root: &Path) -> Reader {
+        Reader {
+            summary: Summary::default(),
+            root: root.to_path_buf(),
+        }
+    }
+
     /// Reads one event; returns the name of a task that starts, for progress.
     pub fn feed(&mut self, event: Event) -> Option<String> {
         let summary = &mut self.summary;
@@ -170,6 +192,21 @@ impl Reader {
                 let host = summary.hosts.entry(result.host.clone()).or_default();
                 match result.status.as_str() {
                     "changed" => {
+                        let file = shown(&self.root, &result.file);
+                        let writer = Writer {
+                            task: result.task.clone(),
+                            file: file.clone(),
+                            line: result.line,
+                            role: result.role.clone(),
+                        };
+                        host.written.record(&writer, &result.paths, &result.trees);
+                        host.changes.push(TaskChange {
+                            host: result.host.clone(),
+                            task: result.task.clone(),
+                            file,
+                            line: result.line,
+                            diff: result.diff.clone(),
+                        });
                         if !host.changed_tasks.contains(&result.task) {
                             host.changed_tasks.push(result.task.clone());
                         }
@@ -207,12 +244,20 @@ impl Reader {
     }
 }
 
+/// `file` relative to `root` when it is inside it.
+pub fn shown(root: &Path, file: &str) -> String {
+    Path::new(file)
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| file.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn read(lines: &[&str]) -> Summary {
-        let mut reader = Reader::default();
+        let mut reader = Reader::new(Path::new("/p"));
         for line in lines {
             if let Some(event) = parse(&format!("{MARKER}{line}"), |_| {}) {
                 reader.feed(event);
@@ -287,5 +332,40 @@ mod tests {
     fn other_lines_are_not_events() {
         assert_eq!(parse("TASK [x] ****", |_| {}), None);
         assert_eq!(parse(&format!("{MARKER}not json"), |_| {}), None);
+    }
+
+    #[test]
+    fn changed_results_say_which_task_wrote_which_path() {
+        let summary = read(&[
+            r#"{"event": "result", "status": "changed", "host": "web", "msg": "", "task": "Vhost", "file": "/p/roles/web/tasks/main.yml", "line": 7, "role": "web", "paths": ["/etc/nginx/sites-enabled/test.dev.conf"], "diff": "--- before\n+++ after"}"#,
+            r#"{"event": "result", "status": "changed", "host": "web", "msg": "", "task": "Unpack", "file": "/p/site.yml", "line": 20, "trees": ["/opt/app"]}"#,
+            r#"{"event": "result", "status": "ok", "host": "web", "msg": "", "task": "Probe", "file": "/p/site.yml", "line": 30, "paths": ["/etc/probed"]}"#,
+        ]);
+        let web = &summary.hosts["web"];
+        let vhost = web
+            .written
+            .who("/etc/nginx/sites-enabled/test.dev.conf")
+            .unwrap();
+        assert_eq!(
+            (
+                vhost.task.as_str(),
+                vhost.file.as_str(),
+                vhost.line,
+                vhost.role.as_deref()
+            ),
+            ("Vhost", "roles/web/tasks/main.yml", 7, Some("web"))
+        );
+        assert_eq!(web.written.who("/opt/app/bin/run").unwrap().task, "Unpack");
+        assert_eq!(
+            web.written.who("/etc/probed"),
+            None,
+            "an unchanged result wrote nothing"
+        );
+        assert_eq!(web.changes.len(), 2);
+        assert_eq!(
+            web.changes[0].diff.as_deref(),
+            Some("--- before\n+++ after")
+        );
+        assert_eq!(web.changes[1].diff, None);
     }
 }

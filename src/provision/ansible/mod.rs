@@ -8,7 +8,7 @@
 pub mod events;
 pub mod requirements;
 
-use std::path::Path;
+use self::events::shown;
 
 use super::{
     infrastructure_cause, last_lines, Failure, HostOutcome, Machine, Outcome, Output,
@@ -82,6 +82,12 @@ impl Provisioner for Ansible<'_> {
         if !request.skip_tags.is_empty() {
             command.arg("--skip-tags").arg(request.skip_tags.join(","));
         }
+        if request.diff {
+            command.arg("--diff");
+        }
+        if !request.record_writes {
+            command.env("DRYDOCK_RECORD_WRITES", "0");
+        }
         match &self.settings.vault {
             Some(VaultPassword::File { path, .. }) => {
                 command.arg("--vault-password-file").arg(path);
@@ -146,7 +152,7 @@ impl Provisioner for Ansible<'_> {
                 ProvisionError::Io(format!("cannot start ansible-playbook: {e}"))
             }
         })?;
-        let mut reader = events::Reader::default();
+        let mut reader = events::Reader::new(request.root);
         let mut error = None;
         crate::process::for_each_line(&mut child, |line| {
             if let Some(event) = events::parse(&line, |v| output.mask_json(v)) {
@@ -214,6 +220,8 @@ fn outcome(
                 changed: run.and_then(|r| r.counts).map(|c| c.changed),
                 changed_tasks: run.map(|r| r.changed_tasks.clone()).unwrap_or_default(),
                 failure,
+                written: run.map(|r| r.written.clone()).unwrap_or_default(),
+                changes: run.map(|r| r.changes.clone()).unwrap_or_default(),
             }
         })
         .collect();
@@ -263,14 +271,6 @@ fn outcome(
         log,
         duration: std::time::Duration::ZERO,
     }
-}
-
-/// `file` relative to the project root when it is inside it.
-fn shown(root: &Path, file: &str) -> String {
-    Path::new(file)
-        .strip_prefix(root)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| file.to_string())
 }
 
 /// A private folder for one run: the callback plugin, the inventory and the variables.
@@ -410,7 +410,7 @@ mod tests {
 
     #[test]
     fn playbook_paths_are_shown_relative_to_the_project() {
-        let root = Path::new("/work/p");
+        let root = std::path::Path::new("/work/p");
         assert_eq!(shown(root, "/work/p/site.yml"), "site.yml");
         assert_eq!(shown(root, "/elsewhere/x.yml"), "/elsewhere/x.yml");
     }
