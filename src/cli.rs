@@ -73,6 +73,17 @@ pub enum Command {
     /// Set up drydock in an existing Ansible repository: writes drydock.yaml, the default
     /// image's Dockerfile and starter checks from the playbooks (never overwrites a file).
     Init(InitArgs),
+    /// Check what runs need from this machine and its engine, each line with what to do:
+    /// the engine and its API, cgroups and a systemd boot, Ansible and community.docker,
+    /// debootstrap, disk space, the registry.
+    Doctor,
+    /// Print a JSON Schema: `config` (drydock.yaml), `checks` (check files) or `report` (the
+    /// JSON report), for editors (yaml-language-server) and validators.
+    Schema(SchemaArgs),
+    /// Print a shell completion script: `drydock completions bash > /etc/bash_completion.d/drydock`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `drydock man > drydock.1`.
+    Man,
     /// Run the checks against live targets, round after round, as monitoring: confirmed
     /// failures and recoveries are notified once each.
     Watch(Box<WatchArgs>),
@@ -278,6 +289,33 @@ pub struct PromoteArgs {
     /// Promote even when checks fail.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `drydock schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema.
+    #[arg(value_enum)]
+    pub which: SchemaKind,
+}
+
+/// The schemas `drydock schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// drydock.yaml.
+    Config,
+    /// A check file.
+    Checks,
+    /// The JSON report (`--format json`, `--json PATH`).
+    Report,
+}
+
+/// `drydock completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `drydock hook`.

@@ -5,7 +5,9 @@
 
 mod check;
 mod clean;
+mod describe;
 mod diff;
+mod doctor;
 mod hook;
 mod init;
 mod list;
@@ -110,6 +112,10 @@ pub async fn execute(cli: &Cli, events: &Events, cancel: CancellationToken) -> O
         Command::Promote(args) => promote::promote(cli, args, events, cancel).await,
         Command::Hook(args) => hook::hook(cli, args),
         Command::Init(args) => init::init(args).await,
+        Command::Doctor => doctor::doctor(cli, events, cancel).await,
+        Command::Schema(args) => Ok(describe::schema(args.which)),
+        Command::Completions(args) => Ok(describe::completions(args.shell)),
+        Command::Man => describe::man(),
         Command::Watch(args) => watch::watch(cli, args, events, cancel).await,
         Command::History(args) => watch::history(cli, args),
         Command::Outages(args) => watch::outages(cli, args),

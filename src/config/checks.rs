@@ -40,7 +40,7 @@ pub struct Check {
     pub spec: Spec,
 }
 
-const COMMON: &[&str] = &[
+pub(crate) const COMMON: &[&str] = &[
     "name",
     "scenarios",
     "hosts",

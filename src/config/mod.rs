@@ -455,3 +455,140 @@ mod fuzz_regressions {
         .is_err());
     }
 }
+
+/// The JSON Schemas `drydock schema` prints say what the parsers accept: every key a schema
+/// lists is one the parser knows, and the check kinds and their keys are the parser's own.
+#[cfg(test)]
+mod schemas {
+    use super::*;
+    use serde_json::Value;
+
+    const CONFIG: &str = include_str!("../../schema/config.schema.json");
+    const CHECKS: &str = include_str!("../../schema/checks.schema.json");
+
+    /// `schema` with a `$ref` (and an `allOf`) resolved against `root`.
+    fn resolved<'a>(root: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
+        let mut out = Vec::new();
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let name = reference.trim_start_matches("#/$defs/");
+            out.extend(resolved(root, &root["$defs"][name]));
+        }
+        for part in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(resolved(root, part));
+        }
+        out.push(schema);
+        out
+    }
+
+    /// Every (path, key) an object of the config schema lists, `path` as YAML nesting.
+    fn config_keys(
+        root: &Value,
+        schema: &Value,
+        path: &[String],
+        out: &mut Vec<(Vec<String>, String)>,
+    ) {
+        for s in resolved(root, schema) {
+            if let Some(props) = s.get("properties").and_then(Value::as_object) {
+                for (key, sub) in props {
+                    out.push((path.to_vec(), key.clone()));
+                    let mut deeper = path.to_vec();
+                    deeper.push(key.clone());
+                    config_keys(root, sub, &deeper, out);
+                }
+            }
+            if let Some(sub) = s.get("additionalProperties").filter(|v| v.is_object()) {
+                let mut deeper = path.to_vec();
+                deeper.push("sample".into());
+                config_keys(root, sub, &deeper, out);
+            }
+            for branch in s
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                config_keys(root, branch, path, out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_the_config_schema_lists_is_one_drydock_knows() {
+        let root: Value = serde_json::from_str(CONFIG).unwrap();
+        let mut keys = Vec::new();
+        config_keys(&root, &root, &[], &mut keys);
+        assert!(keys.len() > 60, "{} keys", keys.len());
+        for (path, key) in &keys {
+            let mut yaml = String::new();
+            for (depth, part) in path.iter().enumerate() {
+                yaml.push_str(&format!("{}{part}:\n", "  ".repeat(depth)));
+            }
+            yaml.push_str(&format!("{}{key}: ~\n", "  ".repeat(path.len())));
+            let Err(ConfigError::Invalid(diags)) =
+                parse_project(Path::new("/nonexistent"), Path::new("drydock.yaml"), &yaml)
+            else {
+                continue;
+            };
+            for d in diags {
+                assert!(
+                    !d.message.contains(&format!("unknown key `{key}`")),
+                    "the schema lists `{}`, which drydock does not know: {}",
+                    [path.join("."), key.clone()].join("."),
+                    d.message
+                );
+            }
+        }
+        let top: Vec<&str> = root["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = project::TOP_KEYS.to_vec();
+        known.sort_unstable();
+        assert_eq!(top, known);
+        let ansible: Vec<&str> = root["properties"]["provision"]["properties"]["ansible"]
+            ["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = hosts::ANSIBLE_KEYS.to_vec();
+        known.sort_unstable();
+        assert_eq!(ansible, known);
+    }
+
+    #[test]
+    fn the_checks_schema_has_each_kind_with_exactly_its_keys() {
+        let root: Value = serde_json::from_str(CHECKS).unwrap();
+        let variants = root["items"]["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), spec::RESOURCES.len());
+        for (kind, asserts) in spec::RESOURCES {
+            let variant = variants
+                .iter()
+                .find(|v| v["title"] == *kind)
+                .unwrap_or_else(|| panic!("no `{kind}` in the checks schema"));
+            let mut listed: Vec<&str> = variant["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            listed.sort_unstable();
+            let mut known: Vec<&str> = checks::COMMON
+                .iter()
+                .chain(asserts.iter())
+                .copied()
+                .chain([*kind])
+                .collect();
+            known.sort_unstable();
+            assert_eq!(listed, known, "the keys of a `{kind}` check");
+        }
+    }
+}

@@ -156,7 +156,7 @@ pub const REBOOT_NEEDS_SYSTEMD: &str = "a reboot needs `images.default.init: sys
 /// The default provisioning timeout.
 pub const DEFAULT_PROVISION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "name",
     "images",
     "platforms",

@@ -309,6 +309,26 @@ impl Engine {
         self.tunnel.is_none() && docker_host().starts_with("unix://")
     }
 
+    /// What the engine says of itself, for `drydock doctor`.
+    pub async fn about(&self) -> Result<About, EngineError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| EngineError::op("asking the engine about itself", e))?;
+        let api = self.docker.client_version();
+        let shown = |v: Option<String>| v.filter(|v| !v.is_empty());
+        Ok(About {
+            host: docker_host(),
+            version: info.server_version.unwrap_or_default(),
+            api: format!("{}.{}", api.major_version, api.minor_version),
+            os: info.operating_system.unwrap_or_default(),
+            cgroup_version: shown(info.cgroup_version.map(|v| v.to_string())),
+            cgroup_driver: shown(info.cgroup_driver.map(|v| v.to_string())),
+            data_root: info.docker_root_dir,
+        })
+    }
+
     /// Free bytes on the engine's data root, when the engine says.
     pub async fn info_data_root(&self) -> Option<String> {
         self.docker
@@ -317,6 +337,25 @@ impl Engine {
             .ok()
             .and_then(|i| i.docker_root_dir)
     }
+}
+
+/// An engine's description of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    /// Where it was reached (`DOCKER_HOST` or the default socket).
+    pub host: String,
+    /// Its version, e.g. `20.10.24` (Podman reports its own).
+    pub version: String,
+    /// The API version agreed on, e.g. `1.41`.
+    pub api: String,
+    /// The OS it runs on.
+    pub os: String,
+    /// `1` or `2`, when it says.
+    pub cgroup_version: Option<String>,
+    /// `cgroupfs` or `systemd`, when it says.
+    pub cgroup_driver: Option<String>,
+    /// Where it keeps images and containers.
+    pub data_root: Option<String>,
 }
 
 /// `repo:tag` split at the tag's colon (not a registry port's); `latest` when there is no tag.

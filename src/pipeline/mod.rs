@@ -3,6 +3,7 @@
 //! pipeline never prints; it sends events.
 
 pub mod capture;
+pub mod doctor;
 pub mod janitor;
 pub mod owner;
 pub mod production;

@@ -121,8 +121,7 @@ async fn pipeline(session: &Session, options: &RunOptions) -> Result<RunReport, 
     let project = &plan.project;
     let engine = &session.engine;
     let events = &session.events;
-    crate::provision::preflight(&project.provision.kind)?;
-    preflight_disk(engine).await?;
+    super::doctor::required(engine, project).await?;
     let removed = super::janitor::sweep(engine, Some(&project.name), Default::default())
         .await?
         .removed;
@@ -763,44 +762,6 @@ pub fn subset(plan: &Plan) -> Option<Vec<String>> {
             .filter_map(|u| u.platform.name.clone())
             .collect()
     })
-}
-
-/// Below this much free space where the engine keeps images, a run would fail half-way.
-const MIN_FREE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-
-/// Refuses to start when the engine's disk is nearly full (a local engine only: the data root
-/// must be visible from here).
-async fn preflight_disk(engine: &Engine) -> Result<(), Error> {
-    if !engine.is_local() {
-        return Ok(());
-    }
-    let Some(root) = engine.info_data_root().await else {
-        return Ok(());
-    };
-    let Ok(out) = crate::process::piped("df")
-        .args(["-Pk", &root])
-        .output()
-        .await
-    else {
-        return Ok(());
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let available = text
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map(|kb| kb * 1024);
-    match available {
-        Some(free) if free < MIN_FREE_BYTES => Err(Error::Infrastructure {
-            part: "disk".into(),
-            message: format!(
-                "only {:.1} GiB free under {root}, where the engine keeps images and containers; free some space (`drydock clean --images`, `docker system prune`) and run again",
-                free as f64 / (1024.0 * 1024.0 * 1024.0)
-            ),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// Runs a scenario, and again on a new container after an infrastructure error, up to

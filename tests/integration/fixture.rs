@@ -62,6 +62,22 @@ impl Project {
         self
     }
 
+    /// A new bare repository beside the project, added as its `origin` (for pushes); the
+    /// caller removes it.
+    pub fn bare_origin(&self) -> PathBuf {
+        let remote = self.dir.with_extension("remote.git");
+        let _ = std::fs::remove_dir_all(&remote);
+        git(
+            &self.dir,
+            &["init", "-q", "--bare", remote.to_str().unwrap()],
+        );
+        git(
+            &self.dir,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
+        );
+        remote
+    }
+
     /// Commits everything on `main` (initialising the repository the first time).
     pub fn commit(self, message: &str) -> Project {
         if !self.dir.join(".git").exists() {

@@ -269,7 +269,7 @@ fn a_broken_production_build_does_not_hide_a_failing_fresh_install() {
     assert_eq!(upgrade["status"], "error");
     let message = upgrade["message"].as_str().unwrap();
     assert!(
-        message.contains("the production image could not be built")
+        message.contains("the production image of main could not be built")
             && message.contains("Old break"),
         "{message}"
     );

@@ -3,6 +3,7 @@
 
 mod fixture;
 
+mod adoption;
 mod api;
 mod checks;
 mod engines;

@@ -86,6 +86,33 @@ fn a_config_change_without_a_restart_fails_the_upgrade_and_passes_fresh() {
     let run = project.drydock(&["run", "--format", "json"]);
     run.expect_code(0);
     assert_eq!(run.scenario("upgrade")["checks"][1]["status"], "pass");
+
+    // `drydock doctor` boots the project's default image as scenarios do, and leaves nothing.
+    let doctor = project.drydock(&["doctor", "--format", "json"]);
+    doctor.expect_code(0);
+    let json = doctor.json();
+    let systemd = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "systemd")
+        .unwrap();
+    assert_eq!(systemd["status"], "ok", "{json:#}");
+    let found = systemd["found"].as_str().unwrap();
+    assert!(
+        found.starts_with("drydock/it-systemd:default booted in "),
+        "{found}"
+    );
+    let left = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=io.drydock.project=it-systemd",
+        ])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "doctor left a container");
 }
 
 /// A unit that is started but not enabled.

@@ -178,20 +178,7 @@ fn the_pre_push_hook_blocks_a_push_when_the_run_fails() {
     )
     .file("p.sh", "echo ok > /etc/app.conf\n")
     .commit("good");
-    let remote = project.path().with_extension("remote.git");
-    let _ = std::fs::remove_dir_all(&remote);
-    assert!(git(
-        project.path(),
-        &["init", "-q", "--bare", remote.to_str().unwrap()]
-    )
-    .status
-    .success());
-    assert!(git(
-        project.path(),
-        &["remote", "add", "origin", remote.to_str().unwrap()]
-    )
-    .status
-    .success());
+    let remote = project.bare_origin();
 
     let installed = project.drydock(&["hook", "install"]);
     installed.expect_code(0);
@@ -230,7 +217,7 @@ fn the_pre_push_hook_blocks_a_push_when_the_run_fails() {
 }
 
 /// A validator installed by scripts/test (`target/test-tools`, or `DRYDOCK_TEST_TOOLS`).
-fn validator(name: &str) -> std::path::PathBuf {
+pub(crate) fn validator(name: &str) -> std::path::PathBuf {
     let dir = std::env::var_os("DRYDOCK_TEST_TOOLS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/bin"));
@@ -244,7 +231,7 @@ fn validator(name: &str) -> std::path::PathBuf {
 }
 
 /// Runs `program args files`; its exit status and output.
-fn validate(program: &Path, args: &[&str], files: &[&Path]) -> (bool, String) {
+pub(crate) fn validate(program: &Path, args: &[&str], files: &[&Path]) -> (bool, String) {
     let out = std::process::Command::new(program)
         .args(args)
         .args(files)
@@ -273,6 +260,7 @@ fn ci_examples_validate_against_their_schemas() {
         "examples/github/promote.yml",
         "examples/github/nightly.yml",
         "examples/github/matrix.yml",
+        ".github/workflows/release.yml",
     ]
     .iter()
     .map(|f| root.join(f))
@@ -280,6 +268,10 @@ fn ci_examples_validate_against_their_schemas() {
     let files: Vec<&Path> = workflows.iter().map(|p| p.as_path()).collect();
     let github = ["--builtin-schema", "vendor.github-workflows"];
     let (ok, said) = validate(&jsonschema, &github, &files);
+    assert!(ok, "{said}");
+    let action = root.join("action.yml");
+    let actions = ["--builtin-schema", "vendor.github-actions"];
+    let (ok, said) = validate(&jsonschema, &actions, &[&action]);
     assert!(ok, "{said}");
     let gitlab_file = root.join("examples/gitlab/.gitlab-ci.yml");
     let gitlab = ["--builtin-schema", "vendor.gitlab-ci"];
@@ -301,6 +293,8 @@ fn ci_examples_validate_against_their_schemas() {
     };
     let bad = corrupt(&workflows[4], "matrix.yml", "runs-on:", "runs_on:");
     assert!(!validate(&jsonschema, &github, &[&bad]).0);
+    let bad = corrupt(&action, "action.yml", "using: composite", "using: compost");
+    assert!(!validate(&jsonschema, &actions, &[&bad]).0);
     let bad = corrupt(&gitlab_file, "gitlab.yml", "parallel: 4", "parallel: many");
     assert!(!validate(&jsonschema, &gitlab, &[&bad]).0);
     let bad = corrupt(&job, "job.yaml", "completionMode:", "completionModes:");
@@ -320,6 +314,13 @@ fn ci_examples_validate_against_their_schemas() {
     ] {
         assert!(matrix.contains(needed), "matrix.yml: no `{needed}`");
     }
+    // The action labels exit 3 as an infrastructure error; releases carry checksums that the
+    // action's installer verifies.
+    let action = read("action.yml");
+    assert!(action.contains("infrastructure error (not a test failure)"));
+    assert!(action.contains("actions/upload-artifact@v4"));
+    assert!(read(".github/workflows/release.yml").contains("sha256sum"));
+    assert!(read("scripts/action-install").contains("sha256sum -c"));
     let gitlab = read("examples/gitlab/.gitlab-ci.yml");
     for needed in [
         "parallel: 4",

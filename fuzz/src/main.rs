@@ -190,7 +190,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut corpus: Vec<String> = std::fs::read_dir(root.join("corpus"))
         .map(|d| {
             d.flatten()

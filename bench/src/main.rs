@@ -6,7 +6,7 @@
 //! planning 50 hosts × 3 platforms), `drydock-bench fleet` (two production versions against
 //! one, blame on against off), or `all`.
 //!
-//! Run with `cargo run --release --bin drydock-bench -- all` from the repository root, on a
+//! Run with `cargo run --release -p drydock-bench -- all` from the repository root, on a
 //! machine where `drydock run` has run once (it needs the bundled example's images).
 
 mod api;
