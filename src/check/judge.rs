@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::facts::{Facts, MAX_CONTENT};
-use crate::config::{FileType, Pattern, Protocol, Spec};
+use crate::config::{FileType, Pattern, Protocol, Spec, VersionWant};
 use crate::outcome::Verdict;
 
 /// A check's outcome before it is wrapped in a report entry.
@@ -217,10 +217,18 @@ pub fn judge(spec: &Spec, facts: &Facts) -> Judgement {
                 ),
                 (Some(v), true) => {
                     let mut problems = Vec::new();
-                    if let Some(want) = version {
-                        if !version_matches(want, v) {
+                    match version {
+                        Some(VersionWant::Prefix(want)) if !version_matches(want, v) => {
                             problems.push(format!("version: expected {want}, found {v}"));
                         }
+                        Some(VersionWant::Constraints { all, written })
+                            if !all.iter().all(|c| c.holds(v)) =>
+                        {
+                            problems.push(format!(
+                                "version: expected {written} (dpkg's ordering), found {v}"
+                            ));
+                        }
+                        _ => {}
                     }
                     Judgement::from_problems(problems, format!("{name} {v} is installed"))
                 }
@@ -601,7 +609,7 @@ mod tests {
         let pkg = |name: &str, version: Option<&str>| Spec::Package {
             name: name.into(),
             installed: true,
-            version: version.map(String::from),
+            version: version.map(|v| VersionWant::Prefix(v.into())),
         };
         assert_eq!(judge(&pkg("nginx", Some("1.22")), &f).status, Verdict::Pass);
         assert_eq!(
@@ -611,6 +619,22 @@ mod tests {
         assert_eq!(
             judge(&pkg("apache2", None), &f).message,
             "apache2: expected installed, not installed"
+        );
+        let constrained = |written: &str| Spec::Package {
+            name: "nginx".into(),
+            installed: true,
+            version: Some(VersionWant::Constraints {
+                all: crate::config::version::parse_constraints(written).unwrap(),
+                written: written.into(),
+            }),
+        };
+        assert_eq!(
+            judge(&constrained(">= 1.22~rc1, << 1.23"), &f).status,
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(&constrained(">= 1.22.1-10"), &f).message,
+            "version: expected >= 1.22.1-10 (dpkg's ordering), found 1.22.1-9"
         );
         let port = Spec::Port {
             port: 80,

@@ -438,6 +438,33 @@ mod tests {
     }
 
     #[test]
+    fn a_package_version_is_a_prefix_or_located_constraints() {
+        let (checks, errors) = load(
+            "- name: a\n  package: nginx\n  version: 1.22\n- name: b\n  package: nginx\n  version: { version: \">= 1.22, << 2\" }\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(
+            &checks[0].spec,
+            Spec::Package { version: Some(crate::config::VersionWant::Prefix(v)), .. } if v == "1.22"
+        ));
+        assert!(matches!(
+            &checks[1].spec,
+            Spec::Package { version: Some(crate::config::VersionWant::Constraints { all, .. }), .. } if all.len() == 2
+        ));
+        let (_, errors) = load(
+            "- name: a\n  package: nginx\n  version: { version: \"~> 1.2\" }\n- name: b\n  package: nginx\n  version: { verison: \">= 1\" }\n",
+        );
+        assert_eq!(
+            errors,
+            vec![
+                "3:version.version `~> 1.2` has no comparison; expected one of >=, <=, >, <, =, != and a version, such as `>= 1.22`",
+                "6:version.verison unknown key `verison` in `version` (did you mean `version`?)",
+                "6:version expected a version such as `1.22`, or `{ version: \">= 1.22\" }`",
+            ]
+        );
+    }
+
+    #[test]
     fn empty_and_non_list_files_are_errors() {
         let (checks, errors) = load("");
         assert!(checks.is_empty());

@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod images;
 pub mod project;
 pub mod spec;
+pub mod version;
 pub mod watch;
 pub mod yaml;
 
@@ -23,6 +24,7 @@ pub use project::{
     BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Platform,
     Production, Project, ProvisionKind, REBOOT_NEEDS_SYSTEMD,
 };
+pub use spec::VersionWant;
 
 /// The name of the project file.
 pub const FILE_NAME: &str = "drydock.yaml";

@@ -102,8 +102,8 @@ pub enum Spec {
         name: String,
         /// `installed` (default true).
         installed: bool,
-        /// `version`: exact or prefix (`1.22`).
-        version: Option<String>,
+        /// `version`: exact or prefix (`1.22`), or constraints (`{ version: ">= 1.22" }`).
+        version: Option<VersionWant>,
     },
     /// `process: NAME`.
     Process {
@@ -221,6 +221,56 @@ pub const RESOURCES: &[(&str, &[&str])] = &[
     ("group", &["exists", "gid"]),
 ];
 
+/// What a `package` check wants of the installed version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionWant {
+    /// `version: 1.22`: that version, or one it is a prefix of at a component boundary.
+    Prefix(String),
+    /// `version: { version: ">= 1.22, << 2" }`: every comparison holds, in dpkg's ordering.
+    Constraints {
+        /// The comparisons.
+        all: Vec<super::version::Constraint>,
+        /// As written, for messages.
+        written: String,
+    },
+}
+
+impl std::fmt::Display for VersionWant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionWant::Prefix(v) => write!(f, "{v}"),
+            VersionWant::Constraints { written, .. } => write!(f, "{written}"),
+        }
+    }
+}
+
+/// `version: TEXT` or `version: { version: "CONSTRAINTS" }`.
+fn version_want(diags: &mut Diagnostics<'_>, node: &Node) -> Option<VersionWant> {
+    if node.as_text().is_some() {
+        return diags
+            .non_empty_text(node, "version")
+            .map(VersionWant::Prefix);
+    }
+    let entries = diags.map(node, "version")?;
+    diags.known_keys(entries, "version", &["version"]);
+    let Some(inner) = get(entries, "version") else {
+        diags.error(
+            node.pos,
+            "version",
+            "expected a version such as `1.22`, or `{ version: \">= 1.22\" }`",
+        );
+        return None;
+    };
+    let written = diags.non_empty_text(inner, "version.version")?;
+    match super::version::parse_constraints(&written) {
+        Ok(all) => Some(VersionWant::Constraints { all, written }),
+        Err(problem) => {
+            diags.error(inner.pos, "version.version", problem);
+            None
+        }
+    }
+}
+
 pub(super) fn spec(
     diags: &mut Diagnostics<'_>,
     resource: &Entry,
@@ -304,7 +354,7 @@ pub(super) fn spec(
         "package" => {
             let name = a.diags.non_empty_text(subject, key)?;
             let installed = a.opt("installed", |d, n| d.boolean(n, "installed"));
-            let version = a.opt("version", |d, n| d.non_empty_text(n, "version"));
+            let version = a.opt("version", version_want);
             Some(Spec::Package {
                 name,
                 installed: installed?.unwrap_or(true),

@@ -35,6 +35,12 @@ const CHECKS: &str = r#"
 - name: nginx installed
   package: nginx
   version: "1.22"
+- name: nginx in range
+  package: nginx
+  version: { version: ">= 1.22~rc1, << 1.23" }
+- name: nginx with an epoch
+  package: nginx
+  version: { version: ">= 1:1.0" }
 - name: apache installed
   package: apache2
 - name: httpd runs as root
@@ -108,7 +114,7 @@ fn every_resource_type_passes_and_fails_with_expected_and_found() {
     ]);
     run.expect_code(1);
     let results = check_results(&run);
-    assert_eq!(results.len(), 18, "{results:#?}");
+    assert_eq!(results.len(), 20, "{results:#?}");
     let expect = |name: &str, status: &str, message: &str| {
         let (_, s, m) = results
             .iter()
@@ -137,6 +143,12 @@ fn every_resource_type_passes_and_fails_with_expected_and_found() {
         "/etc/app/missing.conf: expected to exist, not found",
     );
     expect("nginx installed", "pass", "nginx 1.22.1-9 is installed");
+    expect("nginx in range", "pass", "nginx 1.22.1-9 is installed");
+    expect(
+        "nginx with an epoch",
+        "fail",
+        "version: expected >= 1:1.0 (dpkg's ordering), found 1.22.1-9",
+    );
     expect(
         "apache installed",
         "fail",
@@ -186,7 +198,7 @@ fn checks_that_cannot_be_evaluated_are_errors_not_failures() {
     ]);
     run.expect_code(3);
     let results = check_results(&run);
-    assert_eq!(results.len(), 18);
+    assert_eq!(results.len(), 20);
     for (name, status, message) in &results {
         assert_eq!(status, "error", "{name}: {message}");
     }
