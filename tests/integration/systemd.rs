@@ -53,7 +53,10 @@ fn site(port: u16, restart: bool) -> String {
     )
 }
 
-const CHECKS: &str = "- name: app service\n  service: myapp\n  enabled: true\n- name: app listens on 8080\n  port: 8080\n";
+/// The port check allows the app a few seconds to bind: systemd reports a simple service
+/// started as soon as it is forked, and a busy machine takes longer than a check to start
+/// Python.
+const CHECKS: &str = "- name: app service\n  service: myapp\n  enabled: true\n- name: app listens on 8080\n  port: 8080\n  retries: 5\n";
 
 #[test]
 fn a_config_change_without_a_restart_fails_the_upgrade_and_passes_fresh() {
