@@ -261,7 +261,15 @@ pub fn merge(reports: Vec<(String, RunReport)>, fail_on_flaky: bool) -> Result<M
                 .collect::<Vec<_>>()
                 .join("; "),
             production_built: images.iter().any(|(_, i)| i.production_built),
-            upgrade_from: Vec::new(),
+            upgrade_from: images
+                .iter()
+                .flat_map(|(u, i)| {
+                    i.upgrade_from.iter().map(move |r| super::RefImages {
+                        production: format!("{u}: {}", r.production),
+                        ..r.clone()
+                    })
+                })
+                .collect(),
         },
     };
     let flaky_fails = fail_on_flaky && !merged.flaky_units.is_empty();
