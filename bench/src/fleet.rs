@@ -59,14 +59,14 @@ impl FleetResult {
 /// Runs the comparison on a throwaway project with a two-commit history.
 pub async fn run(engine: &Engine, rounds: usize) -> Result<FleetResult, String> {
     let dir = project_dir()?;
-    let load = |file: &str| -> Result<(config::Project, Vec<config::Check>), String> {
+    let load = |file: &str| -> Result<(config::Project, Vec<drydock::check::Check>), String> {
         let project = config::load_project(&dir.join(file)).map_err(|e| e.to_string())?;
-        let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+        let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
         Ok((project, checks))
     };
     let one = load("drydock.yaml")?;
     let two = load("drydock-fleet.yaml")?;
-    let once = |(project, checks): &(config::Project, Vec<config::Check>), blame: bool| {
+    let once = |(project, checks): &(config::Project, Vec<drydock::check::Check>), blame: bool| {
         let (project, checks) = (project.clone(), checks.clone());
         async move {
             let plan = plan(&project, &checks, &Default::default()).await?;

@@ -95,7 +95,7 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<HostsResult, String> 
     let dir = project_dir()?;
     let path = dir.join("drydock.yaml");
     let project = config::load_project(&path).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     eprintln!("hosts: warming the images with one drydock run");
     let first = run_drydock(engine, &project, &checks).await?;
     let default = first.images.default.clone();

@@ -128,9 +128,9 @@ pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<Check
         let groups = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/group"], &[], None).await.map_err(|e| e.to_string())?;
         let mix = Mix { files: 100, packages: 100, users: 100, groups: 100, processes: 50, ports: 50 };
         let yaml = checks_yaml(&mix, &words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
-        let checks = drydock::config::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
+        let checks = drydock::check::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
             .map_err(|d| format!("{} invalid checks", d.len()))?;
-        let refs: Vec<&drydock::config::Check> = checks.iter().collect();
+        let refs: Vec<&drydock::check::Check> = checks.iter().collect();
         let events = Events::silent();
         let scope = Scope::Scenario("bench".into());
         let mut evaluate = Sample::default();

@@ -112,7 +112,7 @@ pub async fn largest_project_image(engine: &Engine) -> Option<String> {
 pub async fn run_drydock(
     engine: &Engine,
     project: &config::Project,
-    checks: &[config::Check],
+    checks: &[drydock::check::Check],
 ) -> Result<RunReport, String> {
     run_drydock_plan(engine, plan(project, checks, &Default::default()).await?).await
 }
@@ -120,7 +120,7 @@ pub async fn run_drydock(
 /// The plan of `project` for the units `choice` takes, hosts from its inventory.
 pub async fn plan(
     project: &config::Project,
-    checks: &[config::Check],
+    checks: &[drydock::check::Check],
     choice: &drydock::plan::UnitChoice,
 ) -> Result<drydock::plan::Plan, String> {
     let hosts = drydock::provision::inventory::hosts(project)
@@ -164,7 +164,7 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<PipelineResult, Strin
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let path = config::discover(&cwd).map_err(|e| e.to_string())?;
     let project = config::load_project(&path).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     eprintln!("pipeline: warming the images with one drydock run");
     let first = run_drydock(engine, &project, &checks).await?;
     let production = first.images.production.clone();
@@ -224,7 +224,7 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<PipelineResult, Strin
 pub async fn warm_round(
     engine: &Engine,
     project: &config::Project,
-    checks: &[config::Check],
+    checks: &[drydock::check::Check],
 ) -> Result<(Duration, Timings), String> {
     let started = Instant::now();
     let report = run_drydock(engine, project, checks).await?;

@@ -79,7 +79,7 @@ impl PlatformsResult {
 pub async fn run(engine: &Engine, rounds: usize) -> Result<PlatformsResult, String> {
     let dir = project_dir()?;
     let project = config::load_project(&dir.join("drydock.yaml")).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     let choose = |platforms: &[&str]| UnitChoice {
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
         ..Default::default()
@@ -306,7 +306,7 @@ fn plan_project() -> Result<PathBuf, String> {
 /// Loads and plans the project, and places every check on every unit, scenario and host.
 async fn plan_everything(dir: &Path) -> Result<usize, String> {
     let project = config::load_project(&dir.join("drydock.yaml")).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     let plan: Plan = plan(&project, &checks, &UnitChoice::default()).await?;
     let mut placements = 0;
     for unit in &plan.units {

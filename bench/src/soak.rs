@@ -90,7 +90,7 @@ pub async fn soak(engine: &Engine, runs: usize) -> Result<SoakResult, String> {
     };
     commit(0)?;
     let project = config::load_project(&dir.join("drydock.yaml")).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     let before = engine.inventory().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     for i in 1..=runs {

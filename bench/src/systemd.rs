@@ -113,7 +113,7 @@ pub async fn run(engine: &Engine, rounds: usize) -> Result<SystemdResult, String
         ],
     )?;
     let project = config::load_project(&dir.join("drydock.yaml")).map_err(|e| e.to_string())?;
-    let checks = config::load_checks(&project).map_err(|e| e.to_string())?;
+    let checks = drydock::check::load_checks(&project).map_err(|e| e.to_string())?;
     eprintln!("systemd: warming the images with one drydock run");
     let first = run_drydock(engine, &project, &checks).await?;
     let default = first.images.default.clone();

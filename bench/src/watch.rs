@@ -103,7 +103,7 @@ async fn measure(
         &ask("cut -d: -f1 /etc/passwd").await?,
         &ask("cut -d: -f1 /etc/group").await?,
     );
-    let checks = drydock::config::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
+    let checks = drydock::check::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
         .map_err(|d| format!("{} invalid checks", d.len()))?;
     let count = checks.len();
     let targets = ids

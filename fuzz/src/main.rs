@@ -162,7 +162,7 @@ fn exercise(input: &str) -> Result<(), String> {
             Path::new("drydock.yaml"),
             input,
         );
-        let _ = drydock::config::parse_checks(Path::new("checks.yaml"), input);
+        let _ = drydock::check::parse_checks(Path::new("checks.yaml"), input);
         for line in input.lines() {
             let _ = drydock::provision::ansible::events::parse(
                 &format!("{}{line}", drydock::provision::ansible::events::MARKER),

@@ -1,30 +1,36 @@
 //! The check engine: evaluates checks against a running container.
 //!
-//! Declarative checks (file, package, process, port, user, group) share one exec that gathers
-//! every fact they need ([`facts`]); `command` and `http` checks get one exec each, run
-//! concurrently. Judging happens on the host ([`judge`]). A check that could not be evaluated
-//! is an `error`, never a `fail`; one that passes only after a retry is `flaky`.
+//! Check files ([`definition`]) name one resource of a kind ([`kinds`]) with assertions in
+//! one matcher language ([`matcher`]). Gathered checks (file, package, process, port, user,
+//! group, service, dns, mount, kernel_param, interface) share one exec that gathers every fact
+//! they need ([`facts`]); `command`, `http` and `addr` checks get one exec each, run
+//! concurrently. Judging happens on the host. A check that could not be evaluated is an
+//! `error`, never a `fail`; one that passes only after a retry is `flaky`.
 
+pub mod definition;
 pub mod facts;
 pub mod judge;
-pub mod observed;
+pub mod kinds;
+pub mod matcher;
 pub mod outside;
 pub mod runner;
 pub mod service;
+pub mod version;
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::config::{Check, Host, Spec};
+pub use definition::{load_checks, parse_checks, Check};
+pub use kinds::Spec;
+
+use crate::config::Host;
 use crate::docker::Engine;
 use crate::event::{Event, Events, Scope};
 use crate::outcome::{CheckResult, Verdict};
 use judge::Judgement;
 pub use runner::Runner;
 
-/// How long a `command` or `http` check may take unless it says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the fact-gathering exec may take.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(120);
 /// Pause between attempts of a check with `retries`.
@@ -164,23 +170,20 @@ pub async fn evaluate_on(
 
 /// One attempt at every check, in the order given.
 async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
-    let declarative: Vec<&Check> = checks
+    let gathered: Vec<&Check> = checks
         .iter()
         .copied()
-        .filter(|c| !matches!(c.spec, Spec::Command { .. } | Spec::Http { .. }))
+        .filter(|c| c.spec.is_gathered())
         .collect();
     let gather = async {
-        if declarative.is_empty() {
+        if gathered.is_empty() {
             return Ok(facts::Facts::default());
         }
-        gather(runner, &facts::Wants::of(declarative.iter().copied())).await
+        gather(runner, &facts::Wants::of(gathered.iter().copied())).await
     };
     let singles = join_all(checks.iter().map(|check| async move {
-        match &check.spec {
-            Spec::Command { command, .. } => Some(run_command(runner, check, command).await),
-            Spec::Http { url, .. } => Some(run_http(runner, check, url).await),
-            _ => None,
-        }
+        let exec = check.spec.exec(check.timeout)?;
+        Some(run_own(runner, check, exec).await)
     }));
     let (gathered, singles) = tokio::join!(gather, singles);
     checks
@@ -189,7 +192,7 @@ async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
         .map(|(check, single)| match single {
             Some(judgement) => judgement,
             None => match &gathered {
-                Ok(facts) => judge::judge(&check.spec, facts),
+                Ok(facts) => check.spec.judge(facts),
                 Err(message) => Judgement::error(message.clone()),
             },
         })
@@ -209,7 +212,7 @@ async fn gather(runner: &Runner, wants: &facts::Wants) -> Result<facts::Facts, S
         Ok(Err(e)) => Err(format!("could not run checks on the target: {e}")),
         Ok(Ok(output)) if output.truncated => Err(cut(runner)),
         Ok(Ok(output)) => {
-            let facts = facts::parse(&output.stdout, wants, &marker);
+            let facts = facts::parse(&output.stdout, &marker);
             if !facts.complete {
                 return Err(format!(
                     "gathering facts failed in the container (exit {}): {}",
@@ -239,123 +242,17 @@ fn cut(runner: &Runner) -> String {
     )
 }
 
-async fn run_command(runner: &Runner, check: &Check, command: &str) -> Judgement {
-    let timeout = check.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let cmd = ["/bin/sh", "-c", command];
-    let run = runner.exec(&cmd);
-    match tokio::time::timeout(timeout, run).await {
-        Err(_) => Judgement {
-            status: Verdict::Fail,
-            message: format!("timed out after {} s", timeout.as_secs_f64()),
-        },
-        Ok(Err(e)) => Judgement::error(format!("could not run the command: {e}")),
-        Ok(Ok(out)) if out.truncated => Judgement::error(cut(runner)),
-        Ok(Ok(out)) => observed::judge_command(
-            &check.spec,
-            out.exit_code,
-            &String::from_utf8_lossy(&out.stdout),
-            &String::from_utf8_lossy(&out.stderr),
-        ),
-    }
-}
-
-/// Fetches a URL from inside the container with python3 or curl, printing the status line,
-/// the headers, a blank line and the body.
-const HTTP_SCRIPT: &str = r#"url=$1; t=$2
-if command -v python3 >/dev/null 2>&1; then
-exec python3 - "$url" "$t" <<'EOF'
-import sys, urllib.request, urllib.error
-try:
-    r = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))
-except urllib.error.HTTPError as e:
-    r = e
-except Exception as e:
-    sys.stderr.write("request failed: %s\n" % e); sys.exit(7)
-out = sys.stdout.buffer
-out.write(b"HTTP %d\n" % r.status)
-for k, v in r.headers.items():
-    out.write(("%s: %s\n" % (k, v)).encode())
-out.write(b"\n"); out.write(r.read())
-EOF
-elif command -v curl >/dev/null 2>&1; then
-exec curl -sS -i --max-time "$t" "$url"
-elif command -v wget >/dev/null 2>&1; then
-# busybox wget prints the response headers indented on stderr (its -T crashes some builds).
-# Its files go to a private folder with an unpredictable name (mktemp -d: mode 0700).
-d=$(mktemp -d) || { echo "cannot make a private temporary folder" >&2; exit 7; }
-wget -S -q -O "$d/body" "$url" 2>"$d/head"
-grep -q '^  HTTP/' "$d/head" || cat "$d/head" >&2
-sed -n 's/^  //p' "$d/head"; echo; cat "$d/body" 2>/dev/null
-rm -rf "$d"
-else
-echo "no HTTP client in the container: install python3, curl or wget" >&2; exit 127
-fi
-"#;
-
-async fn run_http(runner: &Runner, check: &Check, url: &str) -> Judgement {
-    let timeout = check.timeout.unwrap_or(Duration::from_secs(10));
-    let secs = format!("{}", timeout.as_secs_f64());
-    let cmd = ["/bin/sh", "-c", HTTP_SCRIPT, "http", url, secs.as_str()];
-    let run = runner.exec(&cmd);
-    let out = match tokio::time::timeout(timeout + Duration::from_secs(5), run).await {
-        Err(_) => {
-            return Judgement {
-                status: Verdict::Fail,
-                message: format!("no answer within {} s", timeout.as_secs_f64()),
-            }
-        }
-        Ok(Err(e)) => return Judgement::error(format!("could not run the request: {e}")),
-        Ok(Ok(out)) if out.truncated => return Judgement::error(cut(runner)),
-        Ok(Ok(out)) => out,
+/// Runs the exec of a check that has its own, and has its kind judge what happened.
+async fn run_own(runner: &Runner, check: &Check, exec: kinds::Exec) -> Judgement {
+    let argv: Vec<&str> = exec.argv.iter().map(String::as_str).collect();
+    let ran = tokio::time::timeout(exec.limit, runner.exec(&argv)).await;
+    let ran = match &ran {
+        Err(_) => kinds::Ran::TimedOut,
+        Ok(Err(e)) => kinds::Ran::Failed(e.to_string()),
+        Ok(Ok(out)) if out.truncated => kinds::Ran::Cut(cut(runner)),
+        Ok(Ok(out)) => kinds::Ran::Output(out),
     };
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if out.exit_code == 127 {
-        return Judgement::error(stderr);
-    }
-    match parse_http(&out.stdout) {
-        Some((status, headers, body)) => observed::judge_http(&check.spec, status, &headers, &body),
-        None if out.exit_code != 0
-            || !stderr.is_empty()
-            || out.stdout.iter().all(u8::is_ascii_whitespace) =>
-        {
-            Judgement {
-                status: Verdict::Fail,
-                message: format!(
-                    "GET {url} failed: {}",
-                    if stderr.is_empty() {
-                        "no response".to_string()
-                    } else {
-                        stderr
-                    }
-                ),
-            }
-        }
-        None => Judgement::error(format!("unreadable HTTP response from {url}")),
-    }
-}
-
-/// A parsed HTTP response: status, headers, body.
-pub type Response = (u16, Vec<(String, String)>, String);
-
-/// Splits `HTTP/1.1 200 OK\r\nK: V\r\n\r\nbody` (or the python form) into its parts; for
-/// curl's output after redirects or `100 Continue`, the last response counts.
-pub fn parse_http(raw: &[u8]) -> Option<Response> {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let mut rest = text.as_str();
-    loop {
-        let (head, body) = rest.split_once("\n\n").unwrap_or((rest, ""));
-        let mut lines = head.lines();
-        let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        if body.starts_with("HTTP") && (status == 100 || (300..400).contains(&status)) {
-            rest = body;
-            continue;
-        }
-        return Some((status, headers, body.to_string()));
-    }
+    check.spec.judge_exec(ran, check.timeout)
 }
 
 #[cfg(test)]
@@ -363,23 +260,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_http_from_python_and_curl() {
-        let (status, headers, body) =
-            parse_http(b"HTTP 200\nServer: nginx\n\nHello world\n").unwrap();
-        assert_eq!(status, 200);
-        assert_eq!(headers, vec![("Server".to_string(), "nginx".to_string())]);
-        assert_eq!(body, "Hello world\n");
-        let (status, _, body) =
-            parse_http(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nA: b\r\n\r\nnope")
-                .unwrap();
-        assert_eq!(status, 404);
-        assert_eq!(body, "nope");
-        assert!(parse_http(b"garbage").is_none());
-    }
-
-    #[test]
     fn selection_by_tag_skip_and_filter() {
-        let checks = crate::config::parse_checks(
+        let checks = parse_checks(
             std::path::Path::new("t.yaml"),
             "- name: a smoke\n  package: x\n  tags: [smoke]\n- name: b slow\n  package: y\n  tags: [slow]\n  scenarios: [upgrade]\n",
         )

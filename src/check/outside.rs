@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::judge::Judgement;
-use crate::config::{Check, Protocol, Spec};
+use super::kinds::http::Http;
+use super::kinds::port::{Port, Protocol};
+use super::Check;
 use crate::outcome::Verdict;
 
 /// Probes `check` against the target at `address` (an IP or host name); a URL whose host is
@@ -16,10 +18,59 @@ pub async fn probe(
     max_body: usize,
 ) -> Judgement {
     let timeout = check.timeout.unwrap_or(Duration::from_secs(10));
-    match &check.spec {
-        Spec::Http { url, .. } => {
-            let url = retarget(url, address);
-            let response = client.get(&url).timeout(timeout).send().await;
+    if let Some(http) = check.spec.get::<Http>() {
+        let url = retarget(&http.url, address);
+        let method = http.method.as_deref().unwrap_or("GET");
+        let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
+            return Judgement::error(format!("`{method}` is not an HTTP method"));
+        };
+        let mut request = client.request(method, &url).timeout(timeout);
+        for (name, value) in &http.request_headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = &http.request_body {
+            request = request.body(body.clone());
+        }
+        return probe_http(request, http, &url, max_body).await;
+    }
+    match check.spec.get::<Port>() {
+        Some(Port {
+            port,
+            protocol: Protocol::Tcp,
+            listening,
+            ..
+        }) => {
+            let connect = tokio::net::TcpStream::connect((address, *port));
+            let open = matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(_)));
+            let found = if open { "open" } else { "closed" };
+            Judgement {
+                status: if open == *listening {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                },
+                message: format!(
+                    "tcp/{port} on {address} from the monitor: expected {}, found {found}",
+                    if *listening { "open" } else { "closed" }
+                ),
+            }
+        }
+        Some(Port { port, .. }) => Judgement::error(format!(
+            "udp/{port}: only tcp ports can be probed from the monitor"
+        )),
+        None => Judgement::error("only http and port checks can be probed from the monitor"),
+    }
+}
+
+async fn probe_http(
+    request: reqwest::RequestBuilder,
+    http: &Http,
+    url: &str,
+    max_body: usize,
+) -> Judgement {
+    {
+        {
+            let response = request.send().await;
             let mut response = match response {
                 Ok(r) => r,
                 Err(e) => {
@@ -27,7 +78,7 @@ pub async fn probe(
                         status: Verdict::Fail,
                         message: format!(
                             "GET {} from the monitor failed: {}",
-                            crate::secret::redact_urls(&url),
+                            crate::secret::redact_urls(url),
                             e.without_url()
                         ),
                     }
@@ -51,33 +102,8 @@ pub async fn probe(
                 }
             }
             let body = String::from_utf8_lossy(&body);
-            super::observed::judge_http(&check.spec, status, &headers, &body)
+            http.judge_response(status, &headers, &body)
         }
-        Spec::Port {
-            port,
-            protocol: Protocol::Tcp,
-            listening,
-            ..
-        } => {
-            let connect = tokio::net::TcpStream::connect((address, *port));
-            let open = matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(_)));
-            let found = if open { "open" } else { "closed" };
-            Judgement {
-                status: if open == *listening {
-                    Verdict::Pass
-                } else {
-                    Verdict::Fail
-                },
-                message: format!(
-                    "tcp/{port} on {address} from the monitor: expected {}, found {found}",
-                    if *listening { "open" } else { "closed" }
-                ),
-            }
-        }
-        Spec::Port { port, .. } => Judgement::error(format!(
-            "udp/{port}: only tcp ports can be probed from the monitor"
-        )),
-        _ => Judgement::error("only http and port checks can be probed from the monitor"),
     }
 }
 

@@ -19,15 +19,15 @@ pub struct Service {
     pub enabled: String,
 }
 
-/// The script section for service `name`, introduced by `sec 'service I'`.
-pub fn script(index: usize, name: &str) -> String {
+/// The shell that prints one line about service `name`.
+pub fn script(name: &str) -> String {
     let n = super::facts::quote(name);
     format!(
-        "sec 'service {index}'; if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] && command -v systemctl >/dev/null 2>&1; then \
+        "if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] && command -v systemctl >/dev/null 2>&1; then \
          echo \"systemd $(systemctl show -p LoadState --value -- {n} 2>/dev/null) $(systemctl show -p ActiveState --value -- {n} 2>/dev/null) $(systemctl show -p UnitFileState --value -- {n} 2>/dev/null)\"; \
          elif [ -x /etc/init.d/{name} ]; then if /etc/init.d/{name} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
          if ls /etc/rc[2345].d/S*{name} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"sysv loaded $a $e\"; \
-         else echo 'none not-found inactive -'; fi\n"
+         else echo 'none not-found inactive -'; fi"
     )
 }
 

@@ -6,7 +6,6 @@ use super::output::reported;
 use super::{connect, load_project, Outcome};
 use crate::check::{self, Selection};
 use crate::cli::{CheckArgs, Cli};
-use crate::config;
 use crate::error::Error;
 use crate::event::{Ending, Events, Scope};
 use crate::outcome::Verdict;
@@ -23,7 +22,7 @@ pub async fn check(
     cancel: CancellationToken,
 ) -> Result<Outcome, Error> {
     let project = load_project(cli)?;
-    let checks = config::load_checks(&project)?;
+    let checks = crate::check::load_checks(&project)?;
     let target = Target::parse(&args.target).map_err(Error::Usage)?;
     let selection = Selection::from(&args.select);
     let engine = connect(cli, events, &cancel).await?;

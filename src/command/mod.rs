@@ -164,7 +164,7 @@ pub async fn plan_of(
     select: &SelectArgs,
     units: &UnitArgs,
 ) -> Result<Plan, Error> {
-    let checks = config::load_checks(&project)?;
+    let checks = crate::check::load_checks(&project)?;
     let hosts = crate::provision::inventory::hosts(&project).await?;
     Plan::new(
         project,

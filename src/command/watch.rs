@@ -31,7 +31,7 @@ pub async fn watch(
     let project = load_project(cli)?;
     let w = &project.watch;
     let selection = Selection::from(&args.select);
-    let checks: Vec<config::Check> = config::load_checks(&project)?
+    let checks: Vec<crate::check::Check> = crate::check::load_checks(&project)?
         .into_iter()
         .filter(|c| selection.selects(c))
         .collect();

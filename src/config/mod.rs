@@ -1,30 +1,26 @@
-//! Configuration: `drydock.yaml` and check files, validated completely before the engine is touched.
+//! Configuration: `drydock.yaml` (check files are read by [`crate::check`] with the same tools),
+//! validated completely before the engine is touched.
 //!
 //! Files are parsed into a located YAML tree ([`yaml`]) and validated by hand into checked types,
 //! collecting every problem with its file, line and key ([`diag`]).
 
 pub mod ansible_cfg;
-pub mod checks;
 pub mod diag;
 pub mod diff;
 pub mod hosts;
 pub mod images;
 pub mod project;
-pub mod spec;
-pub mod version;
 pub mod watch;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
-pub use checks::{Check, FileType, Pattern, Protocol, Spec};
 pub use diag::Diagnostic;
 pub use hosts::{AnsibleSettings, Host, VaultPassword};
 pub use project::{
     BaseImage, Debootstrap, DefaultImage, DiffSettings, EnvVar, Idempotence, Init, Platform,
     Production, Project, ProvisionKind, REBOOT_NEEDS_SYSTEMD,
 };
-pub use spec::VersionWant;
 
 /// The name of the project file.
 pub const FILE_NAME: &str = "drydock.yaml";
@@ -85,7 +81,8 @@ pub fn discover(start: &Path) -> Result<PathBuf, ConfigError> {
     Err(ConfigError::NotFound(start.to_path_buf()))
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
+/// Reads a config or check file.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -93,7 +90,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// Parses `text` (the content of `shown`) and runs `validate` over it, collecting diagnostics.
-fn parse_with<T>(
+pub fn parse_with<T>(
     shown: &Path,
     text: &str,
     validate: impl FnOnce(Option<&yaml::Node>, &mut diag::Diagnostics<'_>) -> T,
@@ -136,34 +133,6 @@ pub fn parse_project(root: &Path, shown: &Path, text: &str) -> Result<Project, C
         Some(p) if diags.is_empty() => Ok(p),
         _ => Err(ConfigError::Invalid(diags)),
     }
-}
-
-/// Parses one check file's text; `shown` is the name used in messages.
-pub fn parse_checks(shown: &Path, text: &str) -> Result<Vec<Check>, Vec<Diagnostic>> {
-    let (checks, diags) = parse_with(shown, text, checks::validate);
-    if diags.is_empty() {
-        Ok(checks.unwrap_or_default())
-    } else {
-        Err(diags)
-    }
-}
-
-/// Loads every check file the project's `checks` globs match, in path order.
-pub fn load_checks(project: &Project) -> Result<Vec<Check>, ConfigError> {
-    let files = check_files(project)?;
-    let mut all = Vec::new();
-    let mut diags = Vec::new();
-    for file in files {
-        let text = read(&project.root.join(&file))?;
-        match parse_checks(&file, &text) {
-            Ok(checks) => all.extend(checks),
-            Err(d) => diags.extend(d),
-        }
-    }
-    if !diags.is_empty() {
-        return Err(ConfigError::Invalid(diags));
-    }
-    Ok(all)
 }
 
 /// The check files, relative to the project root.
@@ -416,6 +385,22 @@ diff:
     }
 }
 
+/// Every input the fuzzer ever saved, and its corpus (for the parsers' tests).
+#[cfg(test)]
+pub fn fuzz_inputs() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    ["corpus", "regressions"]
+        .iter()
+        .flat_map(|folder| {
+            std::fs::read_dir(root.join(folder))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod fuzz_regressions {
     use super::*;
@@ -423,32 +408,19 @@ mod fuzz_regressions {
     /// Every input the fuzzer ever saved, and the corpus, parse without a panic.
     #[test]
     fn saved_fuzz_inputs_parse_without_panicking() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        let mut count = 0;
-        for folder in ["corpus", "regressions"] {
-            for entry in std::fs::read_dir(root.join(folder))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let Ok(text) = std::fs::read_to_string(entry.path()) else {
-                    continue;
-                };
-                let _ = parse_project(Path::new("/nonexistent"), Path::new("drydock.yaml"), &text);
-                let _ = parse_checks(Path::new("checks.yaml"), &text);
-                count += 1;
-            }
+        let inputs = fuzz_inputs();
+        for text in &inputs {
+            let _ = parse_project(Path::new("/nonexistent"), Path::new("drydock.yaml"), text);
         }
-        assert!(count >= 4, "the fuzz corpus is missing ({count} files)");
+        assert!(
+            inputs.len() >= 4,
+            "the fuzz corpus is missing ({} files)",
+            inputs.len()
+        );
     }
 
     #[test]
     fn hostile_shapes_are_errors_not_panics() {
-        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(parse_checks(Path::new("c.yaml"), &deep).is_err());
-        let bomb = "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n";
-        assert!(parse_checks(Path::new("c.yaml"), bomb).is_err());
-        assert!(parse_checks(Path::new("c.yaml"), "\u{0}\u{feff}- name: x\n").is_err());
         assert!(parse_project(
             Path::new("/x"),
             Path::new("d.yaml"),
@@ -466,7 +438,6 @@ mod schemas {
     use serde_json::Value;
 
     const CONFIG: &str = include_str!("../../schema/config.schema.json");
-    const CHECKS: &str = include_str!("../../schema/checks.schema.json");
 
     /// `schema` with a `$ref` (and an `allOf`) resolved against `root`.
     fn resolved<'a>(root: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
@@ -564,33 +535,5 @@ mod schemas {
         let mut known = hosts::ANSIBLE_KEYS.to_vec();
         known.sort_unstable();
         assert_eq!(ansible, known);
-    }
-
-    #[test]
-    fn the_checks_schema_has_each_kind_with_exactly_its_keys() {
-        let root: Value = serde_json::from_str(CHECKS).unwrap();
-        let variants = root["items"]["oneOf"].as_array().unwrap();
-        assert_eq!(variants.len(), spec::RESOURCES.len());
-        for (kind, asserts) in spec::RESOURCES {
-            let variant = variants
-                .iter()
-                .find(|v| v["title"] == *kind)
-                .unwrap_or_else(|| panic!("no `{kind}` in the checks schema"));
-            let mut listed: Vec<&str> = variant["properties"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            listed.sort_unstable();
-            let mut known: Vec<&str> = checks::COMMON
-                .iter()
-                .chain(asserts.iter())
-                .copied()
-                .chain([*kind])
-                .collect();
-            known.sort_unstable();
-            assert_eq!(listed, known, "the keys of a `{kind}` check");
-        }
     }
 }

@@ -9,8 +9,9 @@
 
 mod partition;
 
+use crate::check::Check;
 use crate::check::Selection;
-use crate::config::{Check, Host, Platform, Project};
+use crate::config::{Host, Platform, Project};
 use crate::error::Error;
 use crate::outcome::ScenarioKind;
 

@@ -1,7 +1,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::{parse_checks, parse_project};
+use crate::check::parse_checks;
+use crate::config::parse_project;
 
 fn project(platforms: &str) -> Project {
     let text = format!(

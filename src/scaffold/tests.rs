@@ -196,7 +196,7 @@ fn the_rendered_config_and_checks_are_valid_drydock_files() {
     let project = crate::config::load_project(&repo.path().join("drydock.yaml"))
         .unwrap_or_else(|e| panic!("{e}\n{config}"));
     assert!(!project.reboot && project.hosts.is_empty());
-    let loaded = crate::config::load_checks(&project).unwrap_or_else(|e| panic!("{e}\n{checks}"));
+    let loaded = crate::check::load_checks(&project).unwrap_or_else(|e| panic!("{e}\n{checks}"));
     assert_eq!(loaded.len(), 6);
     assert_eq!(
         loaded[0].hosts.as_deref(),

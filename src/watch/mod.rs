@@ -16,8 +16,8 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::check::runner::Place;
+use crate::check::Check;
 use crate::check::{self, Runner};
-use crate::config::Check;
 use crate::docker::Engine;
 use crate::event::{Events, Scope};
 use crate::history::{self, History, HistoryError, ResultRow, Round, Transition};
@@ -769,7 +769,7 @@ mod tests {
             std::env::temp_dir().join(format!("drydock-watch-broken-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let history = History::open(&path).unwrap();
-        let checks = crate::config::parse_checks(
+        let checks = crate::check::parse_checks(
             std::path::Path::new("checks.yaml"),
             "- name: always fails\n  command: \"exit 1\"\n",
         )

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diag::{did_you_mean, Diagnostics};
-use super::project::get;
-use super::spec::spec;
-pub use super::spec::{FileType, Pattern, Protocol, Spec, RESOURCES};
-use super::yaml::{Entry, Node, Value};
+use super::kinds::{Parse, Spec, KINDS};
+use crate::config::diag::{did_you_mean, Diagnostics};
+use crate::config::project::get;
+use crate::config::yaml::{self, Entry, Node, Value};
+use crate::config::{self, ConfigError, Diagnostic, Project};
 
 /// One validated check.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,8 @@ pub struct Check {
     pub spec: Spec,
 }
 
-pub(crate) const COMMON: &[&str] = &[
+/// The keys every check may have, whatever its kind.
+pub const COMMON: &[&str] = &[
     "name",
     "scenarios",
     "hosts",
@@ -60,7 +61,7 @@ pub const SCENARIOS: &[&str] = &["fresh", "upgrade"];
 pub fn validate(doc: Option<&Node>, diags: &mut Diagnostics<'_>) -> Vec<Check> {
     let Some(doc) = doc else {
         diags.error(
-            super::yaml::Pos { line: 1, col: 1 },
+            yaml::Pos { line: 1, col: 1 },
             "",
             "the check file is empty; expected a list of checks such as `- name: nginx is installed\\n  package: nginx`",
         );
@@ -112,14 +113,14 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         .iter()
         .copied()
         .chain(
-            RESOURCES
+            KINDS
                 .iter()
-                .flat_map(|(r, a)| std::iter::once(*r).chain(a.iter().copied())),
+                .flat_map(|k| std::iter::once(k.name).chain(k.asserts.iter().copied())),
         )
         .collect();
     let mut resources: Vec<&Entry> = entries
         .iter()
-        .filter(|e| RESOURCES.iter().any(|(r, _)| *r == e.key))
+        .filter(|e| KINDS.iter().any(|k| k.name == e.key))
         .collect();
     // `user` and `group` are resources and also assertions (`process` + `user`, `file` +
     // `group`): when another resource is present that takes them as assertions, they are.
@@ -128,9 +129,9 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
         resources.retain(|candidate| {
             !keys.iter().any(|other| {
                 other != &candidate.key
-                    && RESOURCES
+                    && KINDS
                         .iter()
-                        .any(|(r, asserts)| r == other && asserts.contains(&candidate.key.as_str()))
+                        .any(|k| k.name == other && k.asserts.contains(&candidate.key.as_str()))
             })
         });
     }
@@ -148,7 +149,7 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     let resource = match resources.as_slice() {
         [one] => Some(*one),
         [] => {
-            let kinds: Vec<&str> = RESOURCES.iter().map(|(r, _)| *r).collect();
+            let kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
             diags.error(
                 item.pos,
                 "",
@@ -174,12 +175,12 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     // Keys that belong to no resource, or to another resource than this check's.
     let allowed: Vec<&str> = match resource {
         Some(r) => {
-            let (_, asserts) = RESOURCES.iter().find(|(k, _)| *k == r.key)?;
+            let kind = super::kinds::kind(&r.key)?;
             COMMON
                 .iter()
                 .copied()
                 .chain(std::iter::once(r.key.as_str()))
-                .chain(asserts.iter().copied())
+                .chain(kind.asserts.iter().copied())
                 .collect()
         }
         None => all.clone(),
@@ -283,7 +284,29 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
             }
         }),
     };
-    let spec = resource.and_then(|r| spec(diags, r, entries));
+    let spec = resource.and_then(|r| {
+        let kind = super::kinds::kind(&r.key)?;
+        (kind.parse)(&mut Parse {
+            diags,
+            key: &r.key,
+            subject: &r.value,
+            entries,
+        })
+    });
+    if let (Some(spec), Some(true)) = (&spec, from_monitor) {
+        let option = spec
+            .get::<super::kinds::http::Http>()
+            .and_then(|h| h.target_only_option())
+            .and_then(|option| Some((option, get(entries, option)?)));
+        if let Some((option, n)) = option {
+            diags.error(
+                n.pos,
+                option,
+                format!("`{option}` applies to requests made from the target; it cannot be combined with `from: drydock`"),
+            );
+            return None;
+        }
+    }
     Some(Check {
         requires: requires?,
         from_monitor: from_monitor?,
@@ -301,9 +324,38 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     })
 }
 
+/// Parses one check file's text; `shown` is the name used in messages.
+pub fn parse_checks(shown: &Path, text: &str) -> Result<Vec<Check>, Vec<Diagnostic>> {
+    let (checks, diags) = config::parse_with(shown, text, validate);
+    if diags.is_empty() {
+        Ok(checks.unwrap_or_default())
+    } else {
+        Err(diags)
+    }
+}
+
+/// Loads every check file the project's `checks` globs match, in path order.
+pub fn load_checks(project: &Project) -> Result<Vec<Check>, ConfigError> {
+    let files = config::check_files(project)?;
+    let mut all = Vec::new();
+    let mut diags = Vec::new();
+    for file in files {
+        let text = config::read(&project.root.join(&file))?;
+        match parse_checks(&file, &text) {
+            Ok(checks) => all.extend(checks),
+            Err(d) => diags.extend(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(ConfigError::Invalid(diags));
+    }
+    Ok(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::matcher::Matcher;
     use crate::config::yaml;
 
     fn load(source: &str) -> (Vec<Check>, Vec<String>) {
@@ -332,11 +384,11 @@ mod tests {
         );
         assert_eq!(
             checks[0].spec,
-            Spec::Service {
+            Spec::new(super::super::kinds::service::Service {
                 name: "myapp@1.service".into(),
                 running: true,
                 enabled: Some(true),
-            }
+            })
         );
         assert_eq!(
             errors,
@@ -386,14 +438,13 @@ mod tests {
             kinds,
             ["package", "file", "process", "port", "http", "command", "user", "group"]
         );
-        match &checks[1].spec {
-            Spec::File { mode, contains, .. } => {
-                assert_eq!(*mode, Some(0o644));
-                assert_eq!(contains.len(), 2);
-                assert!(matches!(contains[1], Pattern::Regex(_)));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        let file = checks[1]
+            .spec
+            .get::<super::super::kinds::file::File>()
+            .expect("a file check");
+        assert_eq!(file.mode, Some(Matcher::equal("0644")));
+        assert_eq!(file.contains.len(), 2);
+        assert!(matches!(file.contains[1], Matcher::Regex(_)));
         assert_eq!(checks[1].line, 4);
         assert_eq!(checks[5].retries, 2);
         assert_eq!(checks[5].scenarios, Some(vec!["fresh".to_string()]));
@@ -443,14 +494,14 @@ mod tests {
             "- name: a\n  package: nginx\n  version: 1.22\n- name: b\n  package: nginx\n  version: { version: \">= 1.22, << 2\" }\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
-        assert!(matches!(
-            &checks[0].spec,
-            Spec::Package { version: Some(crate::config::VersionWant::Prefix(v)), .. } if v == "1.22"
-        ));
-        assert!(matches!(
-            &checks[1].spec,
-            Spec::Package { version: Some(crate::config::VersionWant::Constraints { all, .. }), .. } if all.len() == 2
-        ));
+        let version = |i: usize| {
+            checks[i]
+                .spec
+                .get::<super::super::kinds::package::Package>()
+                .and_then(|p| p.version.clone())
+        };
+        assert_eq!(version(0), Some(Matcher::equal("1.22")));
+        assert!(matches!(version(1), Some(Matcher::Version(all, _)) if all.len() == 2));
         let (_, errors) = load(
             "- name: a\n  package: nginx\n  version: { version: \"~> 1.2\" }\n- name: b\n  package: nginx\n  version: { verison: \">= 1\" }\n",
         );
@@ -458,8 +509,7 @@ mod tests {
             errors,
             vec![
                 "3:version.version `~> 1.2` has no comparison; expected one of >=, <=, >, <, =, != and a version, such as `>= 1.22`",
-                "6:version.verison unknown key `verison` in `version` (did you mean `version`?)",
-                "6:version expected a version such as `1.22`, or `{ version: \">= 1.22\" }`",
+                "6:version.verison unknown matcher `verison` (did you mean `version`?); expected one of: gt, ge, lt, le, version, contains, not, any, all",
             ]
         );
     }
@@ -488,6 +538,29 @@ mod tests {
         assert_eq!(
             errors,
             vec!["3:name duplicate check name `a` (first used on line 1)"]
+        );
+    }
+
+    #[test]
+    fn hostile_shapes_are_errors_not_panics() {
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_checks(Path::new("c.yaml"), &deep).is_err());
+        let bomb = "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n";
+        assert!(parse_checks(Path::new("c.yaml"), bomb).is_err());
+        assert!(parse_checks(Path::new("c.yaml"), "\u{0}\u{feff}- name: x\n").is_err());
+    }
+
+    /// Every input the fuzzer ever saved, and the corpus, parse as checks without a panic.
+    #[test]
+    fn saved_fuzz_inputs_parse_without_panicking() {
+        let inputs = crate::config::fuzz_inputs();
+        for text in &inputs {
+            let _ = parse_checks(Path::new("checks.yaml"), text);
+        }
+        assert!(
+            inputs.len() >= 4,
+            "the fuzz corpus is missing ({} files)",
+            inputs.len()
         );
     }
 }
