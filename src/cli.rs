@@ -483,7 +483,7 @@ fn parse_percent(text: &str) -> Result<f64, String> {
 /// `drydock check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// `container:NAME_OR_ID` or `image:REF`.
+    /// `container:NAME_OR_ID`, `image:REF`, or `local` (the machine drydock runs on).
     pub target: String,
     /// Which checks.
     #[command(flatten)]

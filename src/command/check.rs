@@ -1,4 +1,5 @@
-//! `drydock check TARGET`: the project's checks against a running container or an image.
+//! `drydock check TARGET`: the project's checks against a running container, an image, or
+//! the machine drydock runs on (`local`).
 
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,18 @@ pub async fn check(
 ) -> Result<Outcome, Error> {
     let project = load_project(cli)?;
     let checks = crate::check::load_checks(&project)?;
-    let target = Target::parse(&args.target).map_err(Error::Usage)?;
+    // `local`: the machine drydock runs on; otherwise a container or an image.
+    let target =
+        match args.target.as_str() {
+            "local" => None,
+            text => Some(Target::parse(text).map_err(|e| {
+                Error::Usage(format!("{e}, or local (the machine drydock runs on)"))
+            })?),
+        };
+    let label = target
+        .as_ref()
+        .map(Target::label)
+        .unwrap_or_else(|| "local".to_string());
     let selection = Selection::from(&args.select);
     let engine = connect(cli, events, &cancel).await?;
     let selected = check::for_scenario(&checks, &selection, args.scenario.as_deref());
@@ -37,12 +49,17 @@ pub async fn check(
     let scope = Scope::Scenario("check".into());
     let results = session
         .guard(async {
-            let container = target.start(&session, "check", &boot).await?;
-            session.events.stage(
-                &scope,
-                format!("{} checks on {}", selected.len(), target.label()),
-            );
-            Ok(check::evaluate(&engine, &container, &selected, &scope, &session.events).await)
+            let runner = match &target {
+                Some(target) => {
+                    let container = target.start(&session, "check", &boot).await?;
+                    check::Runner::container(&engine, &container)
+                }
+                None => check::Runner::at(check::runner::Place::Local),
+            };
+            session
+                .events
+                .stage(&scope, format!("{} checks on {label}", selected.len()));
+            Ok(check::evaluate_on(&runner, &selected, &scope, &session.events).await)
         })
         .await?;
     let status = Verdict::all(results.iter().map(|c| c.status));
@@ -58,7 +75,7 @@ pub async fn check(
     let mut report = RunReport::new(Command::Check, &project.name, &session.run_id);
     report.verdict = status;
     report.scenarios.push(ScenarioReport {
-        name: crate::outcome::ScenarioKind::Target(target.label()),
+        name: crate::outcome::ScenarioKind::Target(label),
         platform: None,
         status,
         provision: None,

@@ -302,3 +302,329 @@ fn a_zombie_is_not_a_running_process() {
     );
     assert_eq!(results[1].1, "pass", "{results:?}");
 }
+
+/// What each check of `run` said, by name.
+fn verdicts(run: &crate::fixture::Run) -> std::collections::BTreeMap<String, (String, String)> {
+    check_results(run)
+        .into_iter()
+        .map(|(name, status, message)| (name, (status, message)))
+        .collect()
+}
+
+fn expect_in(
+    results: &std::collections::BTreeMap<String, (String, String)>,
+    name: &str,
+    status: &str,
+    message: &str,
+) {
+    let (s, m) = results
+        .get(name)
+        .unwrap_or_else(|| panic!("no result for {name}: {results:#?}"));
+    assert_eq!(s, status, "{name}: {m}");
+    assert!(
+        m.starts_with(message),
+        "{name}: {m:?} should start with {message:?}"
+    );
+}
+
+#[test]
+fn dns_mount_kernel_param_interface_and_addr_pass_and_fail_on_a_real_container() {
+    let pid = std::process::id();
+    let (network, web_name) = (
+        format!("drydock-it-kinds-{pid}"),
+        format!("it-kinds-web-{pid}"),
+    );
+    let image = busybox_image("it-kinds", "drydock/it-kinds:busybox", ROOTFS);
+    crate::fixture::network("it-kinds", &network);
+    let web = Container::start_on(
+        "it-kinds",
+        &image,
+        Some((&network, &web_name)),
+        &["httpd -p 8080 -h /www"],
+    );
+    let target = Container::start_on(
+        "it-kinds",
+        &image,
+        Some((&network, &format!("it-kinds-target-{pid}"))),
+        &[],
+    );
+    let (web_ip, _) = crate::fixture::address_of(&web.id);
+    let (target_ip, prefix) = crate::fixture::address_of(&target.id);
+    let checks = format!(
+        r#"
+- name: shm is a tmpfs
+  mount: /dev/shm
+  filesystem: tmpfs
+  opts: [nosuid, noexec]
+- name: shm allows exec
+  mount: /dev/shm
+  opts: [exec]
+- name: nothing on /srv
+  mount: /srv
+- name: the kernel is Linux
+  kernel_param: kernel.ostype
+  value: Linux
+- name: the kernel is a BSD
+  kernel_param: kernel.ostype
+  value: /BSD/
+- name: no such parameter
+  kernel_param: kernel.no_such_param
+- name: eth0 on the scenario network
+  interface: eth0
+  addrs: ["{target_ip}/{prefix}"]
+  mtu: {{ ge: 576 }}
+- name: eth0 has jumbo frames
+  interface: eth0
+  mtu: {{ ge: 9000 }}
+- name: eth1
+  interface: eth1
+- name: web resolves
+  dns: {web_name}
+  addrs: ["{web_ip}"]
+- name: nowhere resolves
+  dns: nowhere.invalid
+- name: nowhere does not resolve
+  dns: nowhere.invalid
+  resolvable: false
+- name: web answers on 8080
+  addr: tcp://{web_name}:8080
+  timeout: 3s
+- name: web answers on 81
+  addr: tcp://{web_name}:81
+  timeout: 3s
+- name: config by digest and size
+  file: /etc/app/app.conf
+  filetype: file
+  size: {{ gt: 5 }}
+  md5: 9cd8a8dc4c4c6bdc6e16b2a0a5e9f1f5
+  sha512: {zeros}
+"#,
+        zeros = "0".repeat(128)
+    );
+    let project = project("it-kinds", &checks);
+    let run = project.drydock(&[
+        "check",
+        &format!("container:{}", target.id),
+        "--format",
+        "json",
+    ]);
+    run.expect_code(1);
+    let results = verdicts(&run);
+    assert_eq!(results.len(), 15, "{results:#?}");
+    let expect =
+        |name: &str, status: &str, message: &str| expect_in(&results, name, status, message);
+    expect(
+        "shm is a tmpfs",
+        "pass",
+        "/dev/shm is mounted from shm (tmpfs)",
+    );
+    expect(
+        "shm allows exec",
+        "fail",
+        "opts: expected { contains: [\"exec\"] }, found rw,nosuid,nodev,noexec",
+    );
+    expect(
+        "nothing on /srv",
+        "fail",
+        "/srv: expected a mount point, nothing is mounted there",
+    );
+    expect("the kernel is Linux", "pass", "kernel.ostype = Linux");
+    expect(
+        "the kernel is a BSD",
+        "fail",
+        "value: expected /BSD/, found Linux",
+    );
+    expect(
+        "no such parameter",
+        "fail",
+        "kernel parameter kernel.no_such_param does not exist (/proc/sys/kernel/no_such_param is not readable)",
+    );
+    expect(
+        "eth0 on the scenario network",
+        "pass",
+        &format!("eth0 is up with {target_ip}/{prefix}"),
+    );
+    expect(
+        "eth0 has jumbo frames",
+        "fail",
+        "mtu: expected { ge: 9000 }, found 1500",
+    );
+    expect(
+        "eth1",
+        "fail",
+        "interface eth1: expected to exist, not found (interfaces: eth0, lo)",
+    );
+    expect(
+        "web resolves",
+        "pass",
+        &format!("{web_name} resolves to {web_ip}"),
+    );
+    expect(
+        "nowhere resolves",
+        "fail",
+        "nowhere.invalid: expected to resolve, it does not",
+    );
+    expect(
+        "nowhere does not resolve",
+        "pass",
+        "nowhere.invalid does not resolve",
+    );
+    expect(
+        "web answers on 8080",
+        "pass",
+        &format!("tcp://{web_name}:8080 is reachable"),
+    );
+    expect(
+        "web answers on 81",
+        "fail",
+        &format!("tcp://{web_name}:81: expected reachable, can't connect to remote host ({web_ip}): Connection refused"),
+    );
+    expect(
+        "config by digest and size",
+        "fail",
+        &format!(
+            "sha512: expected {}, found {}; md5: expected 9cd8a8dc4c4c6bdc6e16b2a0a5e9f1f5, found {}",
+            "0".repeat(128),
+            digest_of("sha512sum", "listen 8080\nworkers 4\n"),
+            digest_of("md5sum", "listen 8080\nworkers 4\n")
+        ),
+    );
+}
+
+fn digest_of(tool: &str, text: &str) -> String {
+    let out = std::process::Command::new(tool)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("a digest tool");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
+/// A TLS server on 127.0.0.1 that echoes what it was sent and redirects `/away`.
+const ECHO_SERVER: &str = r#"
+import http.server, ssl, sys
+class Echo(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        if self.path == "/away":
+            self.send_response(302); self.send_header("Location", "/"); self.end_headers(); return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        text = "%s %s token=%s body=%s" % (self.command, self.path, self.headers.get("X-Token"), body)
+        self.send_response(200); self.send_header("Content-Type", "text/plain"); self.end_headers()
+        self.wfile.write(text.encode())
+    do_GET = do_POST = do_PUT = answer
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Echo)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn http_requests_take_methods_bodies_headers_redirects_and_tls_options() {
+    let project = Project::new("it-http-options").file("p.sh", "true\n");
+    let tls = project.dir.join("tls");
+    crate::fixture::certificates(&tls);
+    std::fs::write(project.dir.join("echo.py"), ECHO_SERVER).unwrap();
+    let port = crate::fixture::free_port();
+    let _server = crate::fixture::Daemon::start(
+        "python3",
+        &[
+            project.dir.join("echo.py").to_str().unwrap(),
+            &port.to_string(),
+            tls.join("server-cert.pem").to_str().unwrap(),
+            tls.join("server-key.pem").to_str().unwrap(),
+        ],
+        &project.dir.join("echo.log"),
+    );
+    crate::fixture::wait_for_port(port);
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = tls.join("ca.pem");
+    let ca = ca.display();
+    let checks = format!(
+        r#"
+- name: verified with the CA
+  http: {url}/
+  ca_file: {ca}
+  body: ["GET / token=None"]
+- name: unverified without it
+  http: {url}/
+- name: insecure
+  http: {url}/
+  insecure: true
+  status: {{ lt: 300 }}
+- name: a post with a body and a header
+  http: {url}/items
+  method: post
+  request_body: "name=web"
+  request_headers: {{ X-Token: s3cret }}
+  insecure: true
+  body: ["POST /items token=s3cret body=name=web"]
+- name: the redirect itself
+  http: {url}/away
+  insecure: true
+  no_follow_redirects: true
+  status: 302
+  headers: {{ Location: "/" }}
+- name: where the redirect leads
+  http: {url}/away
+  insecure: true
+  body: ["GET / "]
+- name: the certificate lasts a day
+  http: {url}/
+  insecure: true
+  cert_days_left: {{ ge: 1 }}
+- name: the certificate lasts a month
+  http: {url}/
+  insecure: true
+  cert_days_left: {{ ge: 30 }}
+"#
+    );
+    let project = project
+        .file("drydock.yaml", "name: it-http-options\nimages:\n  default: {}\nprovision:\n  shell: { script: p.sh }\nchecks: [checks.yaml]\n")
+        .file("images/default/Dockerfile", "FROM scratch\n")
+        .file("checks.yaml", &checks);
+    let run = project.drydock(&["check", "local", "--format", "json"]);
+    run.expect_code(1);
+    let results = verdicts(&run);
+    assert_eq!(results.len(), 8, "{results:#?}");
+    let expect =
+        |name: &str, status: &str, message: &str| expect_in(&results, name, status, message);
+    expect("verified with the CA", "pass", "HTTP 200");
+    expect(
+        "unverified without it",
+        "fail",
+        &format!(
+            "GET {url}/ failed: request failed: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED]"
+        ),
+    );
+    expect("insecure", "pass", "HTTP 200");
+    expect("a post with a body and a header", "pass", "HTTP 200");
+    expect("the redirect itself", "pass", "HTTP 302");
+    expect("where the redirect leads", "pass", "HTTP 200");
+    expect(
+        "the certificate lasts a day",
+        "pass",
+        "HTTP 200; certificate valid 1 more days",
+    );
+    expect(
+        "the certificate lasts a month",
+        "fail",
+        "cert_days_left: expected { ge: 30 }, found 1",
+    );
+}

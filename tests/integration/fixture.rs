@@ -330,10 +330,20 @@ pub struct Container {
 
 impl Container {
     pub fn start(project: &str, image: &str, setup: &[&str]) -> Container {
+        Container::start_on(project, image, None, setup)
+    }
+
+    /// A container named `name` on network `network`, when given (`(network, name)`).
+    pub fn start_on(
+        project: &str,
+        image: &str,
+        place: Option<(&str, &str)>,
+        setup: &[&str],
+    ) -> Container {
         let id = crate::fixture::with_engine(|engine| async move {
             let spec = drydock::docker::ContainerSpec {
                 image: image.to_string(),
-                name: None,
+                name: place.map(|(_, name)| name.to_string()),
                 labels: std::collections::HashMap::from([
                     (
                         drydock::docker::LABEL_PROJECT.to_string(),
@@ -345,7 +355,7 @@ impl Container {
                     ),
                 ]),
                 hostname: None,
-                network: None,
+                network: place.map(|(network, name)| (network.to_string(), vec![name.to_string()])),
                 systemd: false,
                 cap_add: Vec::new(),
             };
@@ -385,6 +395,39 @@ pub fn dockerfile_image(project: &str, tag: &str, dockerfile: &str) -> String {
     std::fs::create_dir_all(&dir).expect("context folder");
     std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile");
     build_context(project, tag, &dir)
+}
+
+/// A bridge network `name` labelled for `project` (removed with the project's things).
+pub fn network(project: &str, name: &str) -> String {
+    with_engine(|engine| async move {
+        let labels = std::collections::HashMap::from([(
+            drydock::docker::LABEL_PROJECT.to_string(),
+            project.to_string(),
+        )]);
+        engine
+            .create_network(name, labels)
+            .await
+            .expect("create the network")
+    })
+}
+
+/// A container's address and prefix length on its first network, as `docker inspect` says.
+pub fn address_of(container: &str) -> (String, String) {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.IPPrefixLen}}{{end}}",
+            container,
+        ])
+        .output()
+        .expect("docker inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    (
+        words.next().expect("an address").to_string(),
+        words.next().expect("a prefix").to_string(),
+    )
 }
 
 /// A free TCP port on 127.0.0.1.

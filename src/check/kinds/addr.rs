@@ -1,5 +1,8 @@
 //! `addr: tcp://HOST:PORT`: whether the target can open a TCP connection there, within the
 //! check's `timeout`; one exec of its own (python3, nc, or bash's /dev/tcp).
+//!
+//! The probe tells refused and unanswered connections apart from open ones; it cannot see a
+//! proxy that accepts every connection on the target's way out.
 
 use std::time::Duration;
 
@@ -92,8 +95,11 @@ try:
     print("open")
 except Exception as e:
     print("closed: %s" % e)' "$h" "$p" "$t"
-elif command -v nc >/dev/null 2>&1; then
+elif command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -e ' -z'; then
 if nc -z -w "$w" "$h" "$p" </dev/null >/dev/null 2>&1; then echo open; else echo "closed: nc could not connect"; fi
+elif command -v nc >/dev/null 2>&1; then
+# busybox nc has no -z: it runs a program once connected, and exits 1 if it cannot connect.
+if e=$(nc -w "$w" "$h" "$p" -e true 2>&1 </dev/null); then echo open; else echo "closed: ${e#nc: }"; fi
 elif command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
 if timeout "$w" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$h" "$p" 2>/dev/null; then echo open; else echo "closed: could not connect"; fi
 else

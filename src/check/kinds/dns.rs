@@ -122,6 +122,7 @@ fn gather(w: &Wants, s: &mut Script) {
             "if command -v getent >/dev/null 2>&1; then echo getent; getent {resolver} {n}; \
              elif command -v python3 >/dev/null 2>&1; then echo python; python3 -c 'import socket,sys\n\
 for a in sorted(set(i[4][0] for i in socket.getaddrinfo(sys.argv[1], None, {family}))): print(a)' {n} 2>/dev/null; \
+             elif command -v nslookup >/dev/null 2>&1; then echo nslookup; nslookup {n} 2>&1; \
              else echo none; fi"
         );
         let t = if record == "-" { "A" } else { record };
@@ -243,7 +244,7 @@ impl super::Assertion for Dns {
             {
                 "dig, host or nslookup"
             } else {
-                "getent or python3"
+                "getent, python3 or nslookup"
             };
             return Judgement::error(format!(
                 "the target has no tool to resolve {name}{asked}: it needs {needs}"
