@@ -52,8 +52,14 @@ pub enum Command {
     /// Provision fresh and upgraded containers with the working tree, check them, check
     /// idempotence and compare their state.
     Run(RunArgs),
-    /// Run the checks against a running container or an image.
+    /// Run the checks against a running container, an image, or this machine (`local`).
     Check(CheckArgs),
+    /// Check files: `drydock checks import goss.yaml` converts a goss file.
+    Checks(ChecksCommand),
+    /// Write a starter check file from a running container and the last run's record of what
+    /// the playbook changed: one check per managed thing, each naming the task that made it
+    /// (never overwrites a file).
+    Suggest(SuggestArgs),
     /// Compare the filesystem state of two containers or images.
     Diff(DiffArgs),
     /// Write the fresh install's state as a reviewable text file (drydock.state).
@@ -429,6 +435,43 @@ pub struct ListArgs {
     /// Which units.
     #[command(flatten)]
     pub units: UnitArgs,
+}
+
+/// `drydock checks`.
+#[derive(Debug, Args)]
+pub struct ChecksCommand {
+    /// What to do with check files.
+    #[command(subcommand)]
+    pub action: ChecksAction,
+}
+
+/// What `drydock checks` does.
+#[derive(Debug, Subcommand)]
+pub enum ChecksAction {
+    /// Convert a goss file (goss.yaml) to drydock checks, naming what could not be converted.
+    Import(ImportArgs),
+}
+
+/// `drydock checks import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The goss file.
+    #[arg(value_name = "GOSS.yaml")]
+    pub goss: PathBuf,
+    /// Write the checks to this file (never overwritten) instead of stdout.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// `drydock suggest`.
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// `container:NAME_OR_ID` or `image:REF` (default: the project's production image).
+    pub target: Option<String>,
+    /// The check file to write, never overwritten (default: suggested.yaml in the folder of
+    /// the project's first `checks` pattern).
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// `drydock report`.

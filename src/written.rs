@@ -92,6 +92,13 @@ impl Written {
         self.tasks.get(index)
     }
 
+    /// Every path written exactly (not through a folder), with the task that last wrote it.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, &Writer)> {
+        self.paths
+            .iter()
+            .filter_map(|(path, (i, _))| Some((path.as_str(), self.tasks.get(*i)?)))
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty() && self.trees.is_empty()

@@ -57,7 +57,10 @@ pub struct ChecksResult {
 }
 
 /// How many checks of each kind: files (`/srv/checks/fNNN`), packages, users, groups,
-/// processes (`sleep`), closed ports.
+/// processes (`sleep`), closed ports; and, for the mixed benchmark, files with digests and
+/// matchers, services, names, mounts, kernel parameters, interfaces, commands and
+/// unreachable addresses.
+#[derive(Default)]
 pub struct Mix {
     pub files: usize,
     pub packages: usize,
@@ -65,6 +68,14 @@ pub struct Mix {
     pub groups: usize,
     pub processes: usize,
     pub ports: usize,
+    pub digests: usize,
+    pub services: usize,
+    pub names: usize,
+    pub mounts: usize,
+    pub kernel_params: usize,
+    pub interfaces: usize,
+    pub commands: usize,
+    pub addrs: usize,
 }
 
 /// Checks of the kinds and numbers `mix` says, naming the image's own packages, users and
@@ -101,6 +112,60 @@ pub fn checks_yaml(mix: &Mix, packages: &[String], users: &[String], groups: &[S
             10000 + i
         ));
     }
+    for i in 0..mix.digests {
+        y.push_str(&format!("- name: digest {i}\n  file: /srv/checks/f{i:03}\n  filetype: file\n  size: {{ gt: 0 }}\n  md5: 401b30e3b8b5d629635a5c613cdb7919\n  contains: [\"/^x$/\", \"!/y/\"]\n"));
+    }
+    for i in 0..mix.services {
+        y.push_str(&format!(
+            "- name: service {i}\n  service: absent{i}\n  running: false\n"
+        ));
+    }
+    for i in 0..mix.names {
+        y.push_str(&format!(
+            "- name: name {i}\n  dns: localhost\n  addrs: {{ any: [127.0.0.1, \"::1\"] }}\n"
+        ));
+    }
+    const MOUNTS: &[(&str, &str)] = &[
+        ("/proc", "proc"),
+        ("/dev/shm", "tmpfs"),
+        ("/etc/hosts", "/./"),
+        ("/sys", "sysfs"),
+    ];
+    for i in 0..mix.mounts {
+        let (path, fs) = MOUNTS[i % MOUNTS.len()];
+        y.push_str(&format!(
+            "- name: mount {i}\n  mount: {path}\n  filesystem: {fs:?}\n"
+        ));
+    }
+    const PARAMS: &[(&str, &str)] = &[
+        ("kernel.ostype", "Linux"),
+        ("kernel.pid_max", "{ gt: 0 }"),
+        ("net.ipv4.tcp_rmem", "/^[0-9]+ /"),
+        ("kernel.osrelease", "/./"),
+    ];
+    for i in 0..mix.kernel_params {
+        let (key, value) = PARAMS[i % PARAMS.len()];
+        y.push_str(&format!(
+            "- name: kernel param {i}\n  kernel_param: {key}\n  value: {value}\n"
+        ));
+    }
+    for i in 0..mix.interfaces {
+        let name = if i % 2 == 0 { "lo" } else { "eth0" };
+        y.push_str(&format!(
+            "- name: interface {i}\n  interface: {name}\n  mtu: {{ ge: 576 }}\n"
+        ));
+    }
+    for i in 0..mix.commands {
+        y.push_str(&format!(
+            "- name: command {i}\n  command: test -d /etc\n  exit_status: {{ lt: 1 }}\n"
+        ));
+    }
+    for i in 0..mix.addrs {
+        y.push_str(&format!(
+            "- name: addr {i}\n  addr: tcp://127.0.0.1:{}\n  reachable: false\n  timeout: 2s\n",
+            20000 + i
+        ));
+    }
     y
 }
 
@@ -111,8 +176,49 @@ pub fn words(output: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Runs the check benchmark `rounds` times on `image`.
-pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<ChecksResult, String> {
+/// The 500 declarative checks of the classic benchmark.
+pub const DECLARATIVE: Mix = Mix {
+    files: 100,
+    packages: 100,
+    users: 100,
+    groups: 100,
+    processes: 50,
+    ports: 50,
+    digests: 0,
+    services: 0,
+    names: 0,
+    mounts: 0,
+    kernel_params: 0,
+    interfaces: 0,
+    commands: 0,
+    addrs: 0,
+};
+
+/// 500 checks of every kind a slim image can answer (`http` needs a client and a server in it).
+pub const MIXED: Mix = Mix {
+    files: 60,
+    packages: 60,
+    users: 40,
+    groups: 40,
+    processes: 30,
+    ports: 30,
+    digests: 20,
+    services: 10,
+    names: 20,
+    mounts: 40,
+    kernel_params: 80,
+    interfaces: 40,
+    commands: 20,
+    addrs: 10,
+};
+
+/// Runs the check benchmark `rounds` times on `image` with the checks of `mix`.
+pub async fn checks(
+    engine: &Engine,
+    image: &str,
+    rounds: usize,
+    mix: &Mix,
+) -> Result<ChecksResult, String> {
     let id = start(engine, image, false).await?;
     let result = async {
         let setup = "mkdir -p /srv/checks && for i in $(seq -w 0 99); do echo x > /srv/checks/f0$i; done; chmod 644 /srv/checks/*";
@@ -126,8 +232,7 @@ pub async fn checks(engine: &Engine, image: &str, rounds: usize) -> Result<Check
             .map_err(|e| e.to_string())?;
         let users = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/passwd"], &[], None).await.map_err(|e| e.to_string())?;
         let groups = engine.exec(&id, &["/bin/sh", "-c", "cut -d: -f1 /etc/group"], &[], None).await.map_err(|e| e.to_string())?;
-        let mix = Mix { files: 100, packages: 100, users: 100, groups: 100, processes: 50, ports: 50 };
-        let yaml = checks_yaml(&mix, &words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
+        let yaml = checks_yaml(mix, &words(&packages.stdout), &words(&users.stdout), &words(&groups.stdout));
         let checks = drydock::check::parse_checks(std::path::Path::new("bench.yaml"), &yaml)
             .map_err(|d| format!("{} invalid checks", d.len()))?;
         let refs: Vec<&drydock::check::Check> = checks.iter().collect();

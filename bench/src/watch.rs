@@ -96,6 +96,7 @@ async fn measure(
         groups: 15,
         processes: 5,
         ports: 5,
+        ..Mix::default()
     };
     let yaml = checks_yaml(
         &mix,

@@ -9,6 +9,7 @@
 
 pub mod definition;
 pub mod facts;
+pub mod goss;
 pub mod judge;
 pub mod kinds;
 pub mod matcher;
@@ -199,7 +200,8 @@ async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
         .collect()
 }
 
-async fn gather(runner: &Runner, wants: &facts::Wants) -> Result<facts::Facts, String> {
+/// Gathers what `wants` asks for in one exec where `runner` runs commands.
+pub async fn gather(runner: &Runner, wants: &facts::Wants) -> Result<facts::Facts, String> {
     let marker = format!("@@drydock-{:016x}", nonce());
     let script = facts::script(wants, &marker);
     let cmd = ["/bin/sh", "-c", script.as_str()];

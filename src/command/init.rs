@@ -121,7 +121,7 @@ pub async fn init(args: &InitArgs) -> Result<Outcome, Error> {
     };
     let checks = render::checks(&survey, &hosts);
 
-    write_new(&root, Path::new(FILE_NAME), &config)?;
+    write_new(&root, Path::new(FILE_NAME), &config, "drydock init")?;
     lines.push(format!("wrote {FILE_NAME}"));
     if dockerfile_kept {
         lines.push(format!("kept {} (it exists)", render::DOCKERFILE));
@@ -130,10 +130,11 @@ pub async fn init(args: &InitArgs) -> Result<Outcome, Error> {
             &root,
             Path::new(render::DOCKERFILE),
             &render::dockerfile(&survey),
+            "drydock init",
         )?;
         lines.push(format!("wrote {}", render::DOCKERFILE));
     }
-    write_new(&root, Path::new(&checks_file), &checks)?;
+    write_new(&root, Path::new(&checks_file), &checks, "drydock init")?;
     lines.push(format!(
         "wrote {checks_file} ({} check(s) from the tasks)",
         survey.checks.len().max(1)
@@ -162,8 +163,9 @@ async fn production_ref(root: &Path) -> Option<String> {
     (!head.is_empty()).then_some(head)
 }
 
-/// Writes a file that must not exist yet (folders are made as needed).
-fn write_new(root: &Path, relative: &Path, text: &str) -> Result<(), Error> {
+/// Writes a file that must not exist yet (folders are made as needed); `who` is the command,
+/// for the message.
+pub(super) fn write_new(root: &Path, relative: &Path, text: &str, who: &str) -> Result<(), Error> {
     let path = root.join(relative);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -176,7 +178,7 @@ fn write_new(root: &Path, relative: &Path, text: &str) -> Result<(), Error> {
         .map_err(|e| {
             Error::Usage(if e.kind() == std::io::ErrorKind::AlreadyExists {
                 format!(
-                    "{} already exists; `drydock init` never overwrites a file",
+                    "{} already exists; `{who}` never overwrites a file",
                     path.display()
                 )
             } else {

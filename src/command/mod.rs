@@ -4,6 +4,7 @@
 //! binary only parses, renders and maps [`Exit`] to an exit code.
 
 mod check;
+mod checks;
 mod clean;
 mod describe;
 mod diff;
@@ -17,6 +18,7 @@ mod report;
 mod run;
 mod serve;
 mod snapshot;
+mod suggest;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -105,6 +107,8 @@ pub async fn execute(cli: &Cli, events: &Events, cancel: CancellationToken) -> O
     let result = match &cli.command {
         Command::Run(args) => run::run(cli, args, events, cancel).await,
         Command::Check(args) => check::check(cli, args, events, cancel).await,
+        Command::Checks(args) => checks::checks(args),
+        Command::Suggest(args) => suggest::suggest(cli, args, events, cancel).await,
         Command::Diff(args) => diff::diff(cli, args, events, cancel).await,
         Command::Snapshot(args) => snapshot::snapshot(cli, args, events, cancel).await,
         Command::List(args) => list::list(cli, args).await,

@@ -152,6 +152,21 @@ impl Engine {
         }
     }
 
+    /// A container's labels, its image's among them (empty when it is gone).
+    pub async fn container_labels(
+        &self,
+        container: &str,
+    ) -> Result<std::collections::HashMap<String, String>, EngineError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(c) => Ok(c.config.and_then(|c| c.labels).unwrap_or_default()),
+            Err(e) if status_of(&e) == Some(404) => Ok(Default::default()),
+            Err(e) => Err(EngineError::op(
+                format!("inspecting container {container}"),
+                e,
+            )),
+        }
+    }
+
     /// The container's id when it exists (by name or id).
     pub async fn container_id(&self, container: &str) -> Result<Option<String>, EngineError> {
         match self.docker.inspect_container(container, None).await {

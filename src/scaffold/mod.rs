@@ -737,6 +737,7 @@ fn quoted(path: &str) -> String {
 }
 
 pub mod render;
+pub mod suggest;
 
 #[cfg(test)]
 mod tests;
