@@ -19,7 +19,9 @@ use crate::outcome::Verdict;
 use crate::pipeline::janitor::Boot;
 use crate::pipeline::session::Session;
 use crate::pipeline::target::Target;
-use crate::scaffold::suggest::{render, suggest as suggestions, Observed, WrittenFile};
+use crate::scaffold::suggest::{
+    automatic_packages, render, suggest as suggestions, Observed, WrittenFile,
+};
 use crate::written::Written;
 
 /// Enabled services and whether each runs: systemd's unit files, or the SysV scripts with
@@ -42,11 +44,6 @@ pub async fn suggest(
     let project = load_project(cli)?;
     let platform = &project.platforms[0];
     let tags = Tags::new(&project.name, platform.name.as_deref());
-    let target_text = args
-        .target
-        .clone()
-        .unwrap_or_else(|| format!("image:{}", tags.production()));
-    let target = Target::parse(&target_text).map_err(Error::Usage)?;
     let output = args
         .output
         .clone()
@@ -58,6 +55,12 @@ pub async fn suggest(
         )));
     }
     let engine = connect(cli, events, &cancel).await?;
+    let target = match &args.target {
+        Some(text) => Target::parse(text).map_err(Error::Usage)?,
+        None => Target::Image(
+            production_image(&engine, &project.name, &tags, platform.name.as_deref()).await?,
+        ),
+    };
     let baseline_image = tags.default();
     let has_baseline = engine.image_id(&baseline_image).await?.is_some();
     let session = Session::start(
@@ -147,6 +150,36 @@ pub async fn suggest(
     Ok(Outcome::text(said, Exit::Pass))
 }
 
+/// The promoted production image, else the newest one a run built.
+async fn production_image(
+    engine: &crate::docker::Engine,
+    name: &str,
+    tags: &Tags<'_>,
+    platform: Option<&str>,
+) -> Result<String, Error> {
+    let promoted = tags.production();
+    if engine.image_id(&promoted).await?.is_some() {
+        return Ok(promoted);
+    }
+    let built = format!("{}-", tags.production());
+    let newest = engine
+        .images_with_label(crate::docker::LABEL_PROJECT, name)
+        .await?
+        .into_iter()
+        .flat_map(|(_, tags)| tags)
+        .find(|t| {
+            t.strip_prefix(&built).is_some_and(|rest| match platform {
+                Some(p) => rest.ends_with(&format!("-{p}")) || rest.contains(&format!("-{p}-")),
+                None => !rest.contains('-'),
+            })
+        });
+    newest.ok_or_else(|| {
+        Error::Usage(format!(
+            "no production image of {name} here ({promoted}, or one `drydock run` builds); name a target: drydock suggest container:NAME or image:REF"
+        ))
+    })
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
@@ -171,9 +204,14 @@ async fn observe(runner: &Runner, paths: &[String]) -> Result<(Observed, Facts),
     for path in paths {
         wants.add("stat", path);
     }
-    let (facts, services) = tokio::join!(
+    let (facts, services, extended) = tokio::join!(
         crate::check::gather(runner, &wants),
-        runner.exec(&["/bin/sh", "-c", SERVICES])
+        runner.exec(&["/bin/sh", "-c", SERVICES]),
+        runner.exec(&[
+            "/bin/sh",
+            "-c",
+            "cat /var/lib/apt/extended_states 2>/dev/null; true"
+        ])
     );
     let facts = facts?;
     let mut observed = Observed::default();
@@ -204,6 +242,9 @@ async fn observe(runner: &Runner, paths: &[String]) -> Result<(Observed, Facts),
         .filter(|p| p.is_live())
         .map(|p| (p.comm.clone(), p.uid))
         .collect::<BTreeMap<_, _>>();
+    if let Ok(out) = extended {
+        observed.automatic = automatic_packages(&String::from_utf8_lossy(&out.stdout));
+    }
     if let Ok(out) = services {
         observed.services = String::from_utf8_lossy(&out.stdout)
             .lines()

@@ -11,6 +11,8 @@ use crate::written::Writer;
 pub struct Observed {
     /// Installed packages and versions.
     pub packages: BTreeMap<String, String>,
+    /// Packages apt installed only as dependencies of others (apt's extended states).
+    pub automatic: BTreeSet<String>,
     /// Users: name → (uid, home, shell).
     pub users: BTreeMap<String, (u32, String, String)>,
     /// Groups: name → gid.
@@ -102,7 +104,8 @@ pub fn suggest(
         });
     }
     for (name, version) in &target.packages {
-        if base.packages.contains_key(name) {
+        // A dependency follows from what depends on it: only what was asked for is checked.
+        if base.packages.contains_key(name) || target.automatic.contains(name) {
             continue;
         }
         out.push(Suggestion {
@@ -151,7 +154,11 @@ pub fn suggest(
         });
     }
     for (name, uid) in &target.processes {
-        if base.processes.contains_key(name) || NOT_SERVICES.contains(&name.as_str()) {
+        // `runc:[2:INIT]` and the like: the engine starting the exec that reads this.
+        if base.processes.contains_key(name)
+            || NOT_SERVICES.contains(&name.as_str())
+            || name.starts_with("runc")
+        {
             continue;
         }
         let user = uid
@@ -188,11 +195,27 @@ pub fn suggest(
     out
 }
 
+/// The packages apt's extended states (`/var/lib/apt/extended_states`) mark as installed
+/// automatically.
+pub fn automatic_packages(extended_states: &str) -> BTreeSet<String> {
+    extended_states
+        .split("\n\n")
+        .filter(|stanza| stanza.lines().any(|l| l.trim() == "Auto-Installed: 1"))
+        .filter_map(|stanza| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix("Package: "))
+                .map(|p| p.trim().to_string())
+        })
+        .collect()
+}
+
 /// The check file: a header, then each suggestion with its comment.
 pub fn render(source: &str, suggestions: &[Suggestion], left_out: &[(String, String)]) -> String {
     let mut y = format!(
         "# Suggested by `drydock suggest` from {source}: one check per thing provisioning made.\n\
-         # Each passed there when written. Keep what matters, tighten what should not drift.\n"
+         # Each passed there when written (`drydock check TARGET --tag suggested`). Keep what\n\
+         # matters, tighten what should not drift.\n"
     );
     if !left_out.is_empty() {
         y.push_str("# Left out because they did not pass there:\n");
@@ -205,6 +228,7 @@ pub fn render(source: &str, suggestions: &[Suggestion], left_out: &[(String, Str
         for line in &s.lines {
             y.push_str(&format!("  {line}\n"));
         }
+        y.push_str("  tags: [suggested]\n");
     }
     y
 }
@@ -223,6 +247,12 @@ mod tests {
         };
         let mut target = base.clone();
         target.packages.insert("nginx".into(), "1.22.1-9".into());
+        target.packages.insert("libbsd0".into(), "0.11.7-2".into());
+        target.automatic = automatic_packages(
+            "Package: libbsd0\nArchitecture: amd64\nAuto-Installed: 1\n\nPackage: nginx\nArchitecture: amd64\nAuto-Installed: 0\n",
+        );
+        assert_eq!(target.automatic, BTreeSet::from(["libbsd0".to_string()]));
+        target.processes.insert("runc:[2:INIT]".into(), Some(0));
         target
             .users
             .insert("app".into(), (1000, "/srv/app".into(), "/bin/sh".into()));
@@ -266,6 +296,7 @@ mod tests {
             &[("x".into(), "why".into())],
         );
         assert!(text.contains("# written by task \"Write the hello world page\" (playbooks/site.yml:33)\n- name: \"/var/www/html/index.html is as the playbook wrote it\"\n  file: \"/var/www/html/index.html\"\n  type: file\n  mode: \"0644\"\n"), "{text}");
+        assert_eq!(text.matches("  tags: [suggested]\n").count(), 6);
         assert!(text.contains("#   x: why\n"), "{text}");
         let checks = crate::check::parse_checks(std::path::Path::new("s.yaml"), &text)
             .unwrap_or_else(|d| panic!("{d:#?}\n{text}"));

@@ -628,3 +628,87 @@ fn http_requests_take_methods_bodies_headers_redirects_and_tls_options() {
         "cert_days_left: expected { ge: 30 }, found 1",
     );
 }
+
+const GOSS: &str = r#"
+file:
+  /etc/app/app.conf:
+    exists: true
+    mode: "0640"
+    owner: root
+    filetype: file
+    contents: ["workers 4", "/^listen \\d+$/", "!debug"]
+package:
+  nginx:
+    installed: true
+    versions: { semver-constraint: ">=1.22 <1.23" }
+user:
+  app:
+    exists: true
+    uid: 1000
+    groups: [staff]
+group:
+  staff:
+    gid: { lt: 100 }
+process:
+  httpd:
+    running: true
+port:
+  tcp:8080:
+    listening: true
+command:
+  echo hi:
+    exit-status: 0
+    stdout: [hi]
+kernel-param:
+  kernel.ostype:
+    value: { have-prefix: Lin }
+http:
+  http://localhost:8080/:
+    status: 200
+    body: [Hello busybox]
+    username: admin
+gossfile:
+  more.yaml: {}
+matching:
+  one:
+    content: 1
+    matches: 1
+"#;
+
+#[test]
+fn a_goss_file_imports_names_what_it_skipped_and_its_checks_run() {
+    let project = Project::new("it-goss")
+        .file("drydock.yaml", "name: it-goss\nimages:\n  default: {}\nprovision:\n  shell: { script: p.sh }\nchecks: [imported.yaml]\n")
+        .file("images/default/Dockerfile", "FROM scratch\n")
+        .file("p.sh", "true\n")
+        .file("goss.yaml", GOSS);
+    let import = project.drydock(&["checks", "import", "goss.yaml", "--output", "imported.yaml"]);
+    import.expect_code(0);
+    assert_eq!(
+        import.stdout.trim(),
+        "wrote imported.yaml: 9 check(s) converted from goss.yaml; not converted, or converted with another meaning:\n  goss.yaml:38: http `http://localhost:8080/`: `username` not converted: drydock has no equivalent\n  goss.yaml:40: gossfile `more.yaml` not converted: goss includes another file; import it too: drydock checks import more.yaml\n  goss.yaml:42: matching `one` not converted: `matching` tests values written in the goss file, not the target"
+    );
+    let again = project.drydock(&["checks", "import", "goss.yaml", "--output", "imported.yaml"]);
+    again.expect_code(2);
+    assert!(
+        again.stderr.contains(
+            "imported.yaml already exists; `drydock checks import` never overwrites a file"
+        ),
+        "{}",
+        again.stderr
+    );
+    let image = busybox_image("it-goss", "drydock/it-goss:busybox", ROOTFS);
+    let container = Container::start("it-goss", &image, &["httpd -p 8080 -h /www"]);
+    let run = project.drydock(&[
+        "check",
+        &format!("container:{}", container.id),
+        "--format",
+        "json",
+    ]);
+    let results = verdicts(&run);
+    assert_eq!(results.len(), 9, "{results:#?}");
+    for (name, (status, message)) in &results {
+        assert_eq!(status, "pass", "{name}: {message}");
+    }
+    run.expect_code(0);
+}

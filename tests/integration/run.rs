@@ -68,6 +68,88 @@ fn bundled_example_passes_and_a_second_run_reuses_both_images() {
     );
     assert!(json["timings_ms"]["fresh"].as_u64().unwrap() > 0);
     assert!(containers_of("hello").is_empty(), "containers left behind");
+    suggested_checks_pass_on_the_production_image(root);
+}
+
+/// `drydock suggest` on the example's production image writes checks, each naming where it
+/// came from, that pass there; it never overwrites its file.
+fn suggested_checks_pass_on_the_production_image(root: &str) {
+    let dir = std::env::temp_dir().join(format!("drydock-it-suggest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("images/default")).unwrap();
+    let output = dir.join("suggested.yaml");
+    let drydock = |cwd: &std::path::Path, args: &[&str]| {
+        crate::fixture::Run::from(
+            crate::fixture::drydock_command()
+                .current_dir(cwd)
+                .args(args)
+                .output()
+                .expect("drydock"),
+        )
+    };
+    let suggest = drydock(
+        std::path::Path::new(root),
+        &["suggest", "--output", output.to_str().unwrap()],
+    );
+    suggest.expect_code(0);
+    let text = std::fs::read_to_string(&output).expect("the suggested file");
+    for expected in [
+        "# written by task \"Write the hello world page\" (playbooks/site.yml:34)\n- name: \"/var/www/html/index.html is as the playbook wrote it\"\n  file: \"/var/www/html/index.html\"\n  type: file\n  mode: \"0644\"\n",
+        "# written by task \"Configure the default site (port 80)\" (playbooks/site.yml:17)\n",
+        "- name: \"nginx is installed\"\n  package: \"nginx\"\n",
+        "- name: \"nginx starts at boot\"\n  service: \"nginx\"\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+    assert!(
+        !text.contains("libbsd0"),
+        "a dependency was suggested:\n{text}"
+    );
+    let again = drydock(
+        std::path::Path::new(root),
+        &["suggest", "--output", output.to_str().unwrap()],
+    );
+    again.expect_code(2);
+    // The same image, checked with only the suggested file.
+    for file in ["drydock.yaml", "images/default/Dockerfile"] {
+        std::fs::copy(std::path::Path::new(root).join(file), dir.join(file)).unwrap();
+    }
+    let config = std::fs::read_to_string(dir.join("drydock.yaml"))
+        .unwrap()
+        .replace("playbook: playbooks/site.yml", "playbook: site.yml")
+        .replace("checks: [tests/*.yaml]", "checks: [suggested.yaml]");
+    std::fs::write(dir.join("drydock.yaml"), config).unwrap();
+    std::fs::copy(
+        std::path::Path::new(root).join("playbooks/site.yml"),
+        dir.join("site.yml"),
+    )
+    .unwrap();
+    let image = text
+        .lines()
+        .next()
+        .and_then(|l| l.split("from image:").nth(1))
+        .and_then(|l| l.split(": one check").next())
+        .expect("the image in the header")
+        .to_string();
+    let check = drydock(
+        &dir,
+        &[
+            "check",
+            &format!("image:{image}"),
+            "--tag",
+            "suggested",
+            "--format",
+            "json",
+        ],
+    );
+    check.expect_code(0);
+    let checks = check.json()["scenarios"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(checks, text.matches("\n- name: ").count());
+    assert!(checks >= 4, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
