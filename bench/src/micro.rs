@@ -206,10 +206,10 @@ pub const MIXED: Mix = Mix {
     services: 10,
     names: 20,
     mounts: 40,
-    kernel_params: 80,
+    kernel_params: 107,
     interfaces: 40,
-    commands: 20,
-    addrs: 10,
+    commands: 2,
+    addrs: 1,
 };
 
 /// Runs the check benchmark `rounds` times on `image` with the checks of `mix`.

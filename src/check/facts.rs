@@ -81,6 +81,12 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// Shell that prints a small text file with the shell's own `read` (no process started);
+/// only for files that read the same in small pieces (not `/proc/sys`).
+pub fn print_small(path: &str) -> String {
+    format!("while IFS= read -r l || [ -n \"$l\" ]; do printf '%s\\n' \"$l\"; done < {path}")
+}
+
 /// The section name of one item of a fact (`content /etc/x` as `content 2f6574632f78`): any
 /// path or name survives the trip through a header line.
 pub fn item_section(key: &str, item: &str) -> String {

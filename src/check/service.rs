@@ -19,11 +19,15 @@ pub struct Service {
     pub enabled: String,
 }
 
-/// The shell that prints one line about service `name`.
+/// The shell, run once before the services' lines, that finds out whether systemd manages the
+/// target (`$drydock_systemd`).
+pub const PRELUDE: &str = "drydock_systemd=; if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] && command -v systemctl >/dev/null 2>&1; then drydock_systemd=1; fi";
+
+/// The shell that prints one line about service `name` (after [`PRELUDE`]).
 pub fn script(name: &str) -> String {
     let n = super::facts::quote(name);
     format!(
-        "if [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ] && command -v systemctl >/dev/null 2>&1; then \
+        "if [ -n \"$drydock_systemd\" ]; then \
          echo \"systemd $(systemctl show -p LoadState --value -- {n} 2>/dev/null) $(systemctl show -p ActiveState --value -- {n} 2>/dev/null) $(systemctl show -p UnitFileState --value -- {n} 2>/dev/null)\"; \
          elif [ -x /etc/init.d/{name} ]; then if /etc/init.d/{name} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
          if ls /etc/rc[2345].d/S*{name} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"sysv loaded $a $e\"; \

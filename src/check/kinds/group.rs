@@ -40,7 +40,10 @@ fn parse(p: &mut Parse<'_, '_>) -> Option<Spec> {
 
 fn gather(w: &Wants, s: &mut Script) {
     if w.has("group") {
-        s.line("if [ -r /etc/group ]; then sec group; cat /etc/group; fi");
+        s.line(format!(
+            "if [ -r /etc/group ]; then sec group; {}; fi",
+            crate::check::facts::print_small("/etc/group")
+        ));
     }
 }
 

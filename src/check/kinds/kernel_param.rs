@@ -1,7 +1,7 @@
 //! `kernel_param: net.ipv4.ip_forward`: a kernel parameter's value, read from `/proc/sys`.
 
 use super::{expect, Kind, Parse, Spec};
-use crate::check::facts::{item_section, quote, Facts, Script, Wants};
+use crate::check::facts::{quote, Facts, Script, Wants};
 use crate::check::judge::Judgement;
 use crate::check::matcher::Matcher;
 
@@ -47,14 +47,40 @@ fn path(key: &str) -> String {
 }
 
 fn gather(w: &Wants, s: &mut Script) {
-    for key in w.items("sysctl") {
-        // `read` is built in: no process per parameter.
-        s.line(format!(
-            "if [ -r {p} ]; then sec {n}; while IFS= read -r l || [ -n \"$l\" ]; do echo \"$l\"; done < {p}; fi",
-            p = quote(&path(key)),
-            n = quote(&item_section("sysctl", key))
-        ));
+    if !w.has("sysctl") {
+        return;
     }
+    // One `grep` for every parameter: a multi-value parameter (`net.ipv4.tcp_rmem`) must be
+    // read in one go, which the shell's `read` does not do.
+    let paths: Vec<String> = w.items("sysctl").map(|k| quote(&path(k))).collect();
+    s.line(format!(
+        "sec sysctl-present; set --; for p in {}; do [ -r \"$p\" ] && {{ echo \"$p\"; set -- \"$@\" \"$p\"; }}; done; \
+         if [ $# -gt 0 ]; then sec sysctl; grep -H '' -- \"$@\" 2>/dev/null; fi",
+        paths.join(" ")
+    ));
+}
+
+/// Parameters by path: (readable, value with whitespace runs as one space).
+fn values(facts: &Facts) -> std::sync::Arc<std::collections::HashMap<String, String>> {
+    facts.table("sysctl", |f| {
+        let mut out: std::collections::HashMap<String, String> = f
+            .text("sysctl-present")
+            .unwrap_or_default()
+            .lines()
+            .map(|p| (p.to_string(), String::new()))
+            .collect();
+        for line in f.text("sysctl").unwrap_or_default().lines() {
+            if let Some((path, value)) = line.split_once(':') {
+                if let Some(v) = out.get_mut(path) {
+                    if !v.is_empty() {
+                        v.push(' ');
+                    }
+                    v.push_str(&value.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+        }
+        out
+    })
 }
 
 impl super::Assertion for KernelParam {
@@ -68,18 +94,15 @@ impl super::Assertion for KernelParam {
 
     fn judge(&self, facts: &Facts) -> Judgement {
         let key = &self.key;
-        let Some(raw) = facts.item("sysctl", key) else {
+        let values = values(facts);
+        let Some(found) = values.get(&path(key)) else {
             return Judgement::fail(format!(
                 "kernel parameter {key} does not exist ({} is not readable)",
                 path(key)
             ));
         };
-        let found = String::from_utf8_lossy(raw)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
         let mut problems = Vec::new();
-        expect(&mut problems, "value", &self.value, &found);
+        expect(&mut problems, "value", &self.value, found);
         Judgement::from_problems(problems, format!("{key} = {found}"))
     }
 }

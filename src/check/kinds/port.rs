@@ -80,11 +80,12 @@ fn parse(p: &mut Parse<'_, '_>) -> Option<Spec> {
 
 fn gather(w: &Wants, s: &mut Script) {
     if w.has("sockets") {
-        for table in ["tcp", "tcp6", "udp", "udp6"] {
-            s.line(format!(
-                "if [ -r /proc/net/{table} ]; then sec net-{table}; cat /proc/net/{table}; fi"
-            ));
-        }
+        // One `cat` for the four tables: each starts with its header line, and the readable
+        // ones are named first, in order.
+        s.line(
+            "set --; n=; for t in tcp tcp6 udp udp6; do [ -r /proc/net/$t ] && { set -- \"$@\" /proc/net/$t; n=\"$n $t\"; }; done; \
+             if [ $# -gt 0 ]; then sec net-tables; echo $n; sec net; cat -- \"$@\"; fi",
+        );
     }
 }
 
@@ -104,15 +105,19 @@ pub struct Socket {
 /// Every socket, or `None` when no socket table was readable.
 pub fn sockets(facts: &Facts) -> std::sync::Arc<Option<Vec<Socket>>> {
     facts.table("sockets", |f| {
-        let mut read = false;
+        let tables = f.text("net-tables")?;
+        let text = f.text("net").unwrap_or_default();
         let mut all = Vec::new();
-        for table in ["tcp", "tcp6", "udp", "udp6"] {
-            if let Some(text) = f.text(&format!("net-{table}")) {
-                read = true;
-                all.extend(parse_sockets(&text, table));
-            }
+        // Each table's text starts at its header line (`  sl  local_address ...`).
+        let mut starts: Vec<usize> = text
+            .match_indices("local_address")
+            .map(|(i, _)| text[..i].rfind('\n').map_or(0, |n| n + 1))
+            .collect();
+        starts.push(text.len());
+        for (table, span) in tables.split_whitespace().zip(starts.windows(2)) {
+            all.extend(parse_sockets(&text[span[0]..span[1]], table));
         }
-        read.then_some(all)
+        Some(all)
     })
 }
 

@@ -52,6 +52,9 @@ fn parse(p: &mut Parse<'_, '_>) -> Option<Spec> {
 }
 
 fn gather(w: &Wants, s: &mut Script) {
+    if w.has("service") {
+        s.line(crate::check::service::PRELUDE);
+    }
     for name in w.items("service") {
         s.line(format!(
             "sec {}; {}",

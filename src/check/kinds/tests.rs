@@ -32,9 +32,10 @@ fn base() -> Vec<(String, String)> {
             "Package: nginx\nStatus: install ok installed\nVersion: 1.22.1-9\n".into(),
         ),
         ("procs".into(), "7 33 S nginx\n".into()),
+        ("net-tables".into(), "tcp udp\n".into()),
         (
-            "net-tcp".into(),
-            "  sl  local_address rem_address   st\n   0: 00000000:1F90 00000000:0000 0A\n".into(),
+            "net".into(),
+            "  sl  local_address rem_address   st\n   0: 00000000:1F90 00000000:0000 0A\n   sl  local_address rem_address   st\n   0: 00000000:0050 00000000:0000 07\n".into(),
         ),
         (
             "passwd".into(),
@@ -215,12 +216,13 @@ fn missing_package_database_is_an_error_not_a_failure() {
 fn kernel_params_mounts_interfaces_and_names() {
     let sections = vec![
         (
-            item_section("sysctl", "net.ipv4.ip_forward"),
-            "1\n".to_string(),
+            "sysctl-present".to_string(),
+            "/proc/sys/net/ipv4/ip_forward\n/proc/sys/net/ipv4/tcp_rmem\n".to_string(),
         ),
         (
-            item_section("sysctl", "net.ipv4.tcp_rmem"),
-            "4096\t131072\t6291456\n".to_string(),
+            "sysctl".to_string(),
+            "/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/ipv4/tcp_rmem:4096\t131072\t6291456\n"
+                .to_string(),
         ),
         (
             "mounts".to_string(),

@@ -57,7 +57,10 @@ fn parse(p: &mut Parse<'_, '_>) -> Option<Spec> {
 
 fn gather(w: &Wants, s: &mut Script) {
     if w.has("passwd") {
-        s.line("if [ -r /etc/passwd ]; then sec passwd; cat /etc/passwd; fi");
+        s.line(format!(
+            "if [ -r /etc/passwd ]; then sec passwd; {}; fi",
+            crate::check::facts::print_small("/etc/passwd")
+        ));
     }
 }
 
