@@ -1,7 +1,7 @@
 //! A mutation fuzzer for drydock's parsers of outside input (stable Rust, no extra tools).
 //!
 //! `drydock-fuzz [SECONDS]` mutates the inputs under `fuzz/corpus/` and feeds each result to the
-//! project and check-file parsers, the reader of Ansible's event lines, the failure diagnosis,
+//! project and check-file parsers, the goss importer, the fact tables, the reader of Ansible's event lines, the failure diagnosis,
 //! target and size parsers, URL redaction and the API's Host check; any panic is written to
 //! `fuzz/regressions/` (which the test suite replays) and makes the run exit 1.
 
@@ -26,6 +26,21 @@ const TOKENS: &[&str] = &[
     "'",
     "\"",
     "0644",
+    "{ gt: ",
+    "{ version: \">= ",
+    "{ any: [",
+    "{ not: ",
+    "{ contains: [",
+    "\"!/",
+    "/^",
+    "kernel_param: ",
+    "dns: ",
+    "mount: ",
+    "addr: tcp://",
+    "interface: ",
+    "cert_days_left: ",
+    "file:\n  /etc/x:\n    contents: ",
+    "semver-constraint: ",
     "0o777",
     "~",
     "null",
@@ -163,6 +178,12 @@ fn exercise(input: &str) -> Result<(), String> {
             input,
         );
         let _ = drydock::check::parse_checks(Path::new("checks.yaml"), input);
+        let _ = drydock::check::goss::import(Path::new("goss.yaml"), input);
+        let facts = drydock::check::facts::parse(input.as_bytes(), "@@m");
+        let _ = drydock::check::kinds::port::sockets(&facts);
+        let _ = drydock::check::kinds::interface::links(&facts);
+        let _ = drydock::check::kinds::mount::mounts(&facts);
+        let _ = drydock::check::kinds::package::packages(&facts);
         for line in input.lines() {
             let _ = drydock::provision::ansible::events::parse(
                 &format!("{}{line}", drydock::provision::ansible::events::MARKER),
