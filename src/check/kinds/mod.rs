@@ -2,7 +2,8 @@
 //! diagnostics), says which facts it needs from the one fact-gathering exec (or runs its own
 //! exec, as `command`, `http` and `addr` do), and judges what was found.
 //!
-//! Adding a kind: a file here with a [`Kind`] and an [`Assertion`], and one line in [`KINDS`].
+//! Adding a kind: a file here with a `KIND` ([`Kind`]) and an [`Assertion`], and its name in the
+//! `kinds!` list (which declares the module and lists it in [`KINDS`]).
 
 use std::any::Any;
 use std::fmt;
@@ -17,37 +18,31 @@ use crate::config::project::get;
 use crate::config::yaml::{Entry, Node};
 use crate::docker::ExecOutput;
 
-pub mod addr;
-pub mod command;
-pub mod dns;
-pub mod file;
-pub mod group;
-pub mod http;
-pub mod interface;
-pub mod kernel_param;
-pub mod mount;
-pub mod package;
-pub mod port;
-pub mod process;
-pub mod service;
-pub mod user;
+/// Declares each kind's module and lists its [`Kind`] in [`KINDS`].
+macro_rules! kinds {
+    ($($kind:ident),* $(,)?) => {
+        $(pub mod $kind;)*
+        /// Every kind, in the order the README lists them.
+        pub const KINDS: &[&Kind] = &[$(&$kind::KIND),*];
+    };
+}
 
-/// Every kind, in the order the README lists them.
-pub const KINDS: &[&Kind] = &[
-    &file::KIND,
-    &package::KIND,
-    &process::KIND,
-    &service::KIND,
-    &port::KIND,
-    &command::KIND,
-    &http::KIND,
-    &user::KIND,
-    &group::KIND,
-    &dns::KIND,
-    &mount::KIND,
-    &kernel_param::KIND,
-    &interface::KIND,
-    &addr::KIND,
+// A new kind: its file here, and its name in this list.
+kinds![
+    file,
+    package,
+    process,
+    service,
+    port,
+    command,
+    http,
+    user,
+    group,
+    dns,
+    mount,
+    kernel_param,
+    interface,
+    addr
 ];
 
 /// One check kind.
