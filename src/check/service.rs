@@ -28,7 +28,9 @@ pub fn script(name: &str) -> String {
     let n = super::facts::quote(name);
     format!(
         "if [ -n \"$drydock_systemd\" ]; then \
-         echo \"systemd $(systemctl show -p LoadState --value -- {n} 2>/dev/null) $(systemctl show -p ActiveState --value -- {n} 2>/dev/null) $(systemctl show -p UnitFileState --value -- {n} 2>/dev/null)\"; \
+         l=; a=; u=; for kv in $(systemctl show -p LoadState -p ActiveState -p UnitFileState -- {n} 2>/dev/null); do \
+         case $kv in LoadState=*) l=${{kv#*=}};; ActiveState=*) a=${{kv#*=}};; UnitFileState=*) u=${{kv#*=}};; esac; done; \
+         echo \"systemd $l $a $u\"; \
          elif [ -x /etc/init.d/{name} ]; then if /etc/init.d/{name} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
          if ls /etc/rc[2345].d/S*{name} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"sysv loaded $a $e\"; \
          else echo 'none not-found inactive -'; fi"
