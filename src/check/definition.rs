@@ -295,8 +295,7 @@ fn check(diags: &mut Diagnostics<'_>, item: &Node, file: &Path) -> Option<Check>
     });
     if let (Some(spec), Some(true)) = (&spec, from_monitor) {
         let option = spec
-            .get::<super::kinds::http::Http>()
-            .and_then(|h| h.target_only_option())
+            .target_only_key()
             .and_then(|option| Some((option, get(entries, option)?)));
         if let Some((option, n)) = option {
             diags.error(

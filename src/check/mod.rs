@@ -15,7 +15,6 @@ pub mod kinds;
 pub mod matcher;
 pub mod outside;
 pub mod runner;
-pub mod service;
 pub mod version;
 
 use std::time::Duration;
@@ -171,10 +170,13 @@ pub async fn evaluate_on(
 
 /// One attempt at every check, in the order given.
 async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
+    // A kind either has an exec of its own or is answered by the shared one.
+    let execs: Vec<Option<kinds::Exec>> = checks.iter().map(|c| c.spec.exec(c.timeout)).collect();
     let gathered: Vec<&Check> = checks
         .iter()
-        .copied()
-        .filter(|c| c.spec.is_gathered())
+        .zip(&execs)
+        .filter(|(_, exec)| exec.is_none())
+        .map(|(check, _)| *check)
         .collect();
     let gather = async {
         if gathered.is_empty() {
@@ -182,10 +184,12 @@ async fn evaluate_once(runner: &Runner, checks: &[&Check]) -> Vec<Judgement> {
         }
         gather(runner, &facts::Wants::of(gathered.iter().copied())).await
     };
-    let singles = join_all(checks.iter().map(|check| async move {
-        let exec = check.spec.exec(check.timeout)?;
-        Some(run_own(runner, check, exec).await)
-    }));
+    let singles = join_all(
+        checks
+            .iter()
+            .zip(execs)
+            .map(|(check, exec)| async move { Some(run_own(runner, check, exec?).await) }),
+    );
     let (gathered, singles) = tokio::join!(gather, singles);
     checks
         .iter()

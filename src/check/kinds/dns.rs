@@ -105,48 +105,46 @@ fn gather(w: &Wants, s: &mut Script) {
             parts.next().unwrap_or("-"),
             parts.next().unwrap_or(""),
         );
-        let n = quote(name);
-        let section = quote(&item_section("dns", item));
-        // The resolver, as programs in the target see it (hosts file, search domains).
-        let resolver = match record {
-            "A" => "ahostsv4",
-            "AAAA" => "ahostsv6",
-            _ => "ahosts",
+        let ask = if server == "-" && matches!(record, "-" | "A" | "AAAA") {
+            ask_resolver(record, name)
+        } else {
+            ask_server(record, server, name)
         };
-        let family = match record {
-            "A" => "socket.AF_INET",
-            "AAAA" => "socket.AF_INET6",
-            _ => "0",
-        };
-        let ask_resolver = format!(
-            "if command -v getent >/dev/null 2>&1; then echo getent; getent {resolver} {n}; \
-             elif command -v python3 >/dev/null 2>&1; then echo python; python3 -c 'import socket,sys\n\
-for a in sorted(set(i[4][0] for i in socket.getaddrinfo(sys.argv[1], None, {family}))): print(a)' {n} 2>/dev/null; \
-             elif command -v nslookup >/dev/null 2>&1; then echo nslookup; nslookup {n} 2>&1; \
-             else echo none; fi"
-        );
-        let t = if record == "-" { "A" } else { record };
-        let (at_server, host_server) = match server {
-            "-" => (String::new(), String::new()),
-            srv => (format!("@{srv}"), quote(srv)),
-        };
-        let ns_server = &host_server;
-        let ask_server = format!(
-            "if command -v dig >/dev/null 2>&1; then echo dig; dig +short +time=3 +tries=1 {at_server} -t {t} {n}; \
-             elif command -v host >/dev/null 2>&1; then echo host; host -W 3 -t {t} {n} {host_server}; \
-             elif command -v nslookup >/dev/null 2>&1; then echo nslookup; nslookup -type={t} {n} {ns_server} 2>&1; \
-             else echo none; fi"
-        );
-        let by_resolver = server == "-" && matches!(record, "-" | "A" | "AAAA");
-        s.line(format!(
-            "sec {section}; {}",
-            if by_resolver {
-                ask_resolver
-            } else {
-                ask_server
-            }
-        ));
+        s.line(format!("sec {}; {ask}", quote(&item_section("dns", item))));
     }
+}
+
+/// Asks the target's resolver, as its programs see it (hosts file, search domains).
+fn ask_resolver(record: &str, name: &str) -> String {
+    let n = quote(name);
+    let (database, family) = match record {
+        "A" => ("ahostsv4", "socket.AF_INET"),
+        "AAAA" => ("ahostsv6", "socket.AF_INET6"),
+        _ => ("ahosts", "0"),
+    };
+    format!(
+        "if command -v getent >/dev/null 2>&1; then echo getent; getent {database} {n}; \
+         elif command -v python3 >/dev/null 2>&1; then echo python; python3 -c 'import socket,sys\n\
+for a in sorted(set(i[4][0] for i in socket.getaddrinfo(sys.argv[1], None, {family}))): print(a)' {n} 2>/dev/null; \
+         elif command -v nslookup >/dev/null 2>&1; then echo nslookup; nslookup {n} 2>&1; \
+         else echo none; fi"
+    )
+}
+
+/// Asks a DNS server (`-`: the target's) for records of one type (`-`: A).
+fn ask_server(record: &str, server: &str, name: &str) -> String {
+    let n = quote(name);
+    let t = if record == "-" { "A" } else { record };
+    let (at, after) = match server {
+        "-" => (String::new(), String::new()),
+        srv => (format!("@{srv}"), quote(srv)),
+    };
+    format!(
+        "if command -v dig >/dev/null 2>&1; then echo dig; dig +short +time=3 +tries=1 {at} -t {t} {n}; \
+         elif command -v host >/dev/null 2>&1; then echo host; host -W 3 -t {t} {n} {after}; \
+         elif command -v nslookup >/dev/null 2>&1; then echo nslookup; nslookup -type={t} {n} {after} 2>&1; \
+         else echo none; fi"
+    )
 }
 
 /// The records a tool printed, by the tool named on the first line.

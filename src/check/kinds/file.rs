@@ -208,24 +208,20 @@ fn gather(w: &Wants, s: &mut Script) {
             ));
         }
     }
-    if w.has("link") {
-        s.tool("readlink");
+    per_path(w, s, "link", "readlink", "-L", "readlink --");
+    per_path(w, s, "content", "head", "-f", &format!("head -c {MAX_CONTENT} --"));
+}
+
+/// One section per wanted path of `key` that passes `[ TEST PATH ]`, printed by `command PATH`.
+fn per_path(w: &Wants, s: &mut Script, key: &'static str, tool: &'static str, test: &str, command: &str) {
+    if w.has(key) {
+        s.tool(tool);
     }
-    for path in w.items("link") {
+    for path in w.items(key) {
         s.line(format!(
-            "if [ -L {p} ]; then sec {n}; readlink -- {p}; fi",
+            "if [ {test} {p} ]; then sec {n}; {command} {p}; fi",
             p = quote(path),
-            n = quote(&crate::check::facts::item_section("link", path))
-        ));
-    }
-    if w.has("content") {
-        s.tool("head");
-    }
-    for path in w.items("content") {
-        s.line(format!(
-            "if [ -f {p} ]; then sec {n}; head -c {MAX_CONTENT} -- {p}; fi",
-            p = quote(path),
-            n = quote(&crate::check::facts::item_section("content", path))
+            n = quote(&crate::check::facts::item_section(key, path))
         ));
     }
 }
@@ -359,10 +355,7 @@ impl super::Assertion for File {
                 ));
             }
         }
-        expect(
-            &mut problems,
-            "mode",
-            &self.mode,
+        expect(&mut problems, "mode", self.mode.as_ref(),
             &format!("{:04o}", stat.mode),
         );
         if let Some(owner) = &self.owner {
@@ -375,7 +368,7 @@ impl super::Assertion for File {
                 problems.push(format!("group: expected {group}, found {}", stat.group));
             }
         }
-        expect(&mut problems, "size", &self.size, &stat.size.to_string());
+        expect(&mut problems, "size", self.size.as_ref(), &stat.size.to_string());
         for (key, want) in &self.digests {
             match digest_table(facts, key).get(path) {
                 Some(found) if want.matches(found) => {}

@@ -109,7 +109,7 @@ impl super::Assertion for Group {
             )),
             (Some(g), true) => {
                 let mut problems = Vec::new();
-                expect(&mut problems, "gid", &self.gid, &g.gid.to_string());
+                expect(&mut problems, "gid", self.gid.as_ref(), &g.gid.to_string());
                 Judgement::from_problems(problems, format!("group {name} (gid {}) exists", g.gid))
             }
         }

@@ -59,8 +59,7 @@ pub struct Http {
 }
 
 impl Http {
-    /// The first option that only a request made from the target supports.
-    pub fn target_only_option(&self) -> Option<&'static str> {
+    fn target_only(&self) -> Option<&'static str> {
         if self.no_follow_redirects {
             Some("no_follow_redirects")
         } else if self.insecure {
@@ -270,6 +269,10 @@ impl super::Assertion for Http {
         })
     }
 
+    fn target_only_key(&self) -> Option<&'static str> {
+        self.target_only()
+    }
+
     fn judge_exec(&self, ran: Ran<'_>, timeout: Option<Duration>) -> Judgement {
         let out = match ran {
             Ran::TimedOut => {
@@ -353,10 +356,7 @@ impl Http {
         body: &str,
     ) -> Judgement {
         let mut problems = Vec::new();
-        expect(
-            &mut problems,
-            "status",
-            &Some(self.status.clone()),
+        expect(&mut problems, "status", Some(&self.status),
             &status.to_string(),
         );
         for p in &self.body {

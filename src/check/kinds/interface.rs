@@ -208,7 +208,7 @@ impl super::Assertion for Interface {
             .mtu
             .map(|m| m.to_string())
             .unwrap_or_else(|| "unknown".into());
-        expect(&mut problems, "mtu", &self.mtu, &mtu);
+        expect(&mut problems, "mtu", self.mtu.as_ref(), &mtu);
         if let Some(want) = &self.addrs {
             if !want.matches_list(&link.addrs) {
                 problems.push(format!(

@@ -102,7 +102,7 @@ impl super::Assertion for KernelParam {
             ));
         };
         let mut problems = Vec::new();
-        expect(&mut problems, "value", &self.value, found);
+        expect(&mut problems, "value", self.value.as_ref(), found);
         Judgement::from_problems(problems, format!("{key} = {found}"))
     }
 }

@@ -106,6 +106,12 @@ pub trait Assertion: Erased + fmt::Debug + Send + Sync {
     fn judge_exec(&self, _ran: Ran<'_>, _timeout: Option<Duration>) -> Judgement {
         Judgement::error("not a check with its own exec")
     }
+
+    /// The first of its keys that only a probe from the target supports, which `from: drydock`
+    /// cannot be combined with.
+    fn target_only_key(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Comparison and downcasting for every assertion type.
@@ -139,11 +145,6 @@ impl Spec {
     /// The assertion as its own type, when it is one.
     pub fn get<T: Assertion>(&self) -> Option<&T> {
         self.0.as_any().downcast_ref()
-    }
-
-    /// Whether it is gathered in the shared exec (not run on its own).
-    pub fn is_gathered(&self) -> bool {
-        self.0.exec(None).is_none()
     }
 }
 
@@ -268,7 +269,7 @@ impl Parse<'_, '_> {
 }
 
 /// `expected X, found Y` when `want` does not hold for `found`, plain meaning exact text.
-pub fn expect(problems: &mut Vec<String>, what: &str, want: &Option<Matcher>, found: &str) {
+pub fn expect(problems: &mut Vec<String>, what: &str, want: Option<&Matcher>, found: &str) {
     if let Some(want) = want {
         if !want.matches(found) {
             problems.push(format!("{what}: expected {want}, found {found}"));

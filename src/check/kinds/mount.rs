@@ -145,11 +145,8 @@ impl super::Assertion for Mount {
             ));
         }
         let mut problems = Vec::new();
-        expect(&mut problems, "source", &self.source, &found.source);
-        expect(
-            &mut problems,
-            "filesystem",
-            &self.filesystem,
+        expect(&mut problems, "source", self.source.as_ref(), &found.source);
+        expect(&mut problems, "filesystem", self.filesystem.as_ref(),
             &found.filesystem,
         );
         if let Some(want) = &self.opts {

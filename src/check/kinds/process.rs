@@ -167,10 +167,7 @@ impl super::Assertion for Process {
                 ));
             }
         }
-        super::expect(
-            &mut problems,
-            "count",
-            &self.count,
+        super::expect(&mut problems, "count", self.count.as_ref(),
             &matching.len().to_string(),
         );
         if let Some(user) = &self.user {

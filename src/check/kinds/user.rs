@@ -142,10 +142,10 @@ impl super::Assertion for User {
             ));
         }
         let mut problems = Vec::new();
-        expect(&mut problems, "uid", &self.uid, &user.uid.to_string());
-        expect(&mut problems, "gid", &self.gid, &user.gid.to_string());
-        expect(&mut problems, "home", &self.home, &user.home);
-        expect(&mut problems, "shell", &self.shell, &user.shell);
+        expect(&mut problems, "uid", self.uid.as_ref(), &user.uid.to_string());
+        expect(&mut problems, "gid", self.gid.as_ref(), &user.gid.to_string());
+        expect(&mut problems, "home", self.home.as_ref(), &user.home);
+        expect(&mut problems, "shell", self.shell.as_ref(), &user.shell);
         if let Some(want) = &self.groups {
             let member_of: Vec<String> = groups
                 .iter()
