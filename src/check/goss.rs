@@ -23,10 +23,17 @@ pub struct Imported {
 pub fn import(file: &Path, text: &str) -> Result<Imported, String> {
     let shown = file.display().to_string();
     let doc = yaml::parse(text).map_err(|e| {
-        format!(
+        let mut why = format!(
             "{shown}:{}:{}: invalid YAML: {}",
             e.pos.line, e.pos.col, e.message
-        )
+        );
+        // goss reads its files as templates and with YAML anchors; `goss render` writes them out.
+        if text.contains("{{") || text.contains("<<:") || text.contains('&') {
+            why.push_str(&format!(
+                "; a goss file with templates ({{{{ }}}}) or anchors is imported once goss has rendered it: goss -g {shown} render > rendered.yaml, then drydock checks import rendered.yaml"
+            ));
+        }
+        why
     })?;
     let Some(Node {
         value: Value::Map(kinds),
@@ -695,6 +702,19 @@ matching:
         assert_eq!(semver("1.2.3").unwrap(), "= 1.2.3");
         assert!(semver("^1.2").is_err());
         assert!(semver(">=1 || <0.5").is_err());
+    }
+
+    #[test]
+    fn a_templated_goss_file_is_sent_to_goss_render() {
+        let err = import(
+            Path::new("goss.yaml"),
+            "file:\n  /etc/os-release:\n    contains:\n      - {{getEnv \"TARGET\"}}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.ends_with("; a goss file with templates ({{ }}) or anchors is imported once goss has rendered it: goss -g goss.yaml render > rendered.yaml, then drydock checks import rendered.yaml"),
+            "{err}"
+        );
     }
 
     #[test]

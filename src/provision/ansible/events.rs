@@ -186,8 +186,12 @@ impl Reader {
                 summary.unmatched.push(play);
                 None
             }
-            Event::TaskStart(task) => Some(task.task),
-            Event::Result(result) => {
+            Event::TaskStart(task) => Some(named(&self.root, &task.task)),
+            Event::Result(mut result) => {
+                // A role given by its path (`role: "{{ playbook_dir }}"`) is named by it, and
+                // the tree is a temporary copy: names are made relative to the tree.
+                result.task = named(&self.root, &result.task);
+                result.role = result.role.and_then(|r| role_in(&self.root, &r));
                 summary.results += 1;
                 let host = summary.hosts.entry(result.host.clone()).or_default();
                 match result.status.as_str() {
@@ -244,6 +248,25 @@ impl Reader {
     }
 }
 
+/// A task's name with the tree's path taken out: `/tmp/tree : Copy` → `Copy`,
+/// `/tmp/tree/roles/web : Copy` → `roles/web : Copy`.
+fn named(root: &Path, task: &str) -> String {
+    let root = root.display().to_string();
+    if root.len() <= 1 {
+        return task.to_string();
+    }
+    let task = task.strip_prefix(&format!("{root} : ")).unwrap_or(task);
+    task.replace(&format!("{root}/"), "")
+}
+
+/// A role's name relative to the tree; none when the role is the tree itself.
+fn role_in(root: &Path, role: &str) -> Option<String> {
+    if Path::new(role) == root {
+        return None;
+    }
+    Some(shown(root, role))
+}
+
 /// `file` relative to `root` when it is inside it.
 pub fn shown(root: &Path, file: &str) -> String {
     Path::new(file)
@@ -255,6 +278,29 @@ pub fn shown(root: &Path, file: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_given_by_its_path_is_named_relative_to_the_tree() {
+        let root = Path::new("/tmp/drydock-tree-1e98-VGPK");
+        assert_eq!(
+            named(
+                root,
+                "/tmp/drydock-tree-1e98-VGPK : Copy Memcached configuration."
+            ),
+            "Copy Memcached configuration."
+        );
+        assert_eq!(
+            named(root, "/tmp/drydock-tree-1e98-VGPK/roles/web : Copy"),
+            "roles/web : Copy"
+        );
+        assert_eq!(named(root, "web : Copy"), "web : Copy");
+        assert_eq!(role_in(root, "/tmp/drydock-tree-1e98-VGPK"), None);
+        assert_eq!(
+            role_in(root, "/tmp/drydock-tree-1e98-VGPK/roles/web").as_deref(),
+            Some("roles/web")
+        );
+        assert_eq!(role_in(root, "web").as_deref(), Some("web"));
+    }
 
     fn read(lines: &[&str]) -> Summary {
         let mut reader = Reader::new(Path::new("/p"));
